@@ -1,0 +1,27 @@
+# Thin wrappers over CMake: every target installs what is missing first.
+BUILD ?= build
+BUILD_SANITIZE ?= build-sanitize
+JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+
+.PHONY: deps build test test-sanitize cross-darwin clean
+
+deps:
+	sh scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(BUILD_SANITIZE) -DCMAKE_BUILD_TYPE=Debug -DMEMPOOL_SANITIZE=ON
+	cmake --build $(BUILD_SANITIZE) -j $(JOBS)
+	ctest --test-dir $(BUILD_SANITIZE) --output-on-failure -j $(JOBS)
+
+cross-darwin:
+	sh tests/darwin/cross-build.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SANITIZE)

@@ -1,0 +1,27 @@
+/* The daemon's log: one line per event on stderr, with a timestamp and a
+ * level, so launchd's StandardErrorPath and journald both keep it. */
+#ifndef MEMPOOL_LOG_H
+#define MEMPOOL_LOG_H
+
+typedef enum log_level {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG
+} log_level;
+
+void log_set_level(log_level level);
+log_level log_get_level(void);
+/* "error", "warn", "info", "debug"; -1 for anything else. */
+int log_level_parse(const char *name);
+const char *log_level_name(log_level level);
+
+void log_msg(log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+#endif
