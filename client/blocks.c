@@ -1,0 +1,142 @@
+#include "blocks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mempool.h"
+
+#define BLOCK_TABLE_MIN_CAP 16
+
+/* Addresses are page-aligned: drop the low bits, then mix so that
+ * neighbouring blocks spread over the table. */
+static size_t home_slot(const block_table *t, const void *addr)
+{
+    uint64_t h = (uint64_t)(uintptr_t)addr >> 12;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+}
+
+static void place(block_table *t, const held_block *b)
+{
+    size_t i = home_slot(t, b->addr);
+    while (t->slots[i].addr != NULL)
+        i = (i + 1) & (t->cap - 1);
+    t->slots[i] = *b;
+    t->count++;
+}
+
+static int grow(block_table *t)
+{
+    size_t cap = t->cap != 0 ? t->cap * 2 : BLOCK_TABLE_MIN_CAP;
+    held_block *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+        return MEMPOOL_ENOMEM;
+    block_table old = *t;
+    *t = (block_table){ .slots = slots, .cap = cap, .count = 0 };
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slots[i].addr != NULL)
+            place(t, &old.slots[i]);
+    free(old.slots);
+    return 0;
+}
+
+int block_table_add(block_table *t, const held_block *b)
+{
+    /* At most three quarters full keeps probe runs short. */
+    if ((t->count + 1) * 4 > t->cap * 3) {
+        int err = grow(t);
+        if (err != 0)
+            return err;
+    }
+    place(t, b);
+    return 0;
+}
+
+held_block *block_table_find(const block_table *t, const void *addr)
+{
+    if (t->cap == 0 || addr == NULL)
+        return NULL;
+    for (size_t i = home_slot(t, addr); t->slots[i].addr != NULL;
+         i = (i + 1) & (t->cap - 1))
+        if (t->slots[i].addr == addr)
+            return &t->slots[i];
+    return NULL;
+}
+
+/* Backward-shift deletion: entries of the probe run after the hole move
+ * into it when the hole lies between their home slot and where they sit,
+ * so lookups never need tombstones. */
+void block_table_remove(block_table *t, held_block *b)
+{
+    size_t mask = t->cap - 1;
+    size_t hole = (size_t)(b - t->slots);
+    for (size_t i = (hole + 1) & mask; t->slots[i].addr != NULL;
+         i = (i + 1) & mask) {
+        size_t home = home_slot(t, t->slots[i].addr);
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            t->slots[hole] = t->slots[i];
+            hole = i;
+        }
+    }
+    memset(&t->slots[hole], 0, sizeof t->slots[hole]);
+    t->count--;
+}
+
+void block_table_unmap_all(block_table *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].addr != NULL)
+            handoff_unmap(t->slots[i].addr, t->slots[i].size);
+    free(t->slots);
+    *t = (block_table){ 0 };
+}
+
+static kept_backing *find_backing(const backing_table *t, uint64_t id)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (t->items[i].id == id)
+            return &t->items[i];
+    return NULL;
+}
+
+int backing_table_put(backing_table *t, uint64_t id, handoff_object obj)
+{
+    kept_backing *kept = find_backing(t, id);
+    if (kept != NULL) {
+        handoff_object_close(&kept->obj);
+        kept->obj = obj;
+        return 0;
+    }
+    if (t->count == t->cap) {
+        size_t cap = t->cap != 0 ? t->cap * 2 : 4;
+        kept_backing *items = realloc(t->items, cap * sizeof *items);
+        if (items == NULL) {
+            handoff_object_close(&obj);
+            return MEMPOOL_ENOMEM;
+        }
+        t->items = items;
+        t->cap = cap;
+    }
+    t->items[t->count++] = (kept_backing){ .id = id, .obj = obj };
+    return 0;
+}
+
+const handoff_object *backing_table_get(const backing_table *t, uint64_t id)
+{
+    const kept_backing *kept = find_backing(t, id);
+    return kept != NULL ? &kept->obj : NULL;
+}
+
+void backing_table_clear(backing_table *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        handoff_object_close(&t->items[i].obj);
+    t->count = 0;
+}
+
+void backing_table_free(backing_table *t)
+{
+    backing_table_clear(t);
+    free(t->items);
+    *t = (backing_table){ 0 };
+}

@@ -1,0 +1,55 @@
+/* What one connection holds: the blocks it has mapped (found by address,
+ * the one thing a caller's mempool_block is sure to carry) and, for pools
+ * with `pool` isolation, the backings the daemon sent once and the client
+ * keeps to map later blocks from. Not thread-safe: the client's lock
+ * guards both tables. */
+#ifndef MEMPOOL_CLIENT_BLOCKS_H
+#define MEMPOOL_CLIENT_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handoff.h"
+
+typedef struct held_block {
+    void *addr; /* NULL marks a free slot */
+    size_t size;
+    uint64_t id;
+    unsigned prot;
+    uint64_t epoch; /* the connection it was obtained on */
+} held_block;
+
+/* Open addressing with linear probing, keyed by address. */
+typedef struct block_table {
+    held_block *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} block_table;
+
+/* 0, or MEMPOOL_ENOMEM. */
+int block_table_add(block_table *t, const held_block *b);
+held_block *block_table_find(const block_table *t, const void *addr);
+void block_table_remove(block_table *t, held_block *b);
+/* Unmaps every block and frees the table. */
+void block_table_unmap_all(block_table *t);
+
+typedef struct kept_backing {
+    uint64_t id;
+    handoff_object obj;
+} kept_backing;
+
+typedef struct backing_table {
+    kept_backing *items;
+    size_t count;
+    size_t cap;
+} backing_table;
+
+/* Takes ownership of obj (a backing already kept under `id` is closed and
+ * replaced); 0, or MEMPOOL_ENOMEM with obj closed. */
+int backing_table_put(backing_table *t, uint64_t id, handoff_object obj);
+const handoff_object *backing_table_get(const backing_table *t, uint64_t id);
+/* Closes every kept backing; blocks mapped from them stay mapped. */
+void backing_table_clear(backing_table *t);
+void backing_table_free(backing_table *t);
+
+#endif

@@ -1,0 +1,311 @@
+/* libmempool's public calls: argument checks, the request each one sends,
+ * and what this connection holds. The connection itself (HELLO, replies,
+ * reconnecting) is session.c; the tables are blocks.c. */
+#include "mempool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blocks.h"
+#include "handoff.h"
+#include "proto.h"
+#include "session.h"
+
+#define ALLOC_FLAGS (MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)
+
+static int pool_name_ok(const char *pool)
+{
+    if (pool == NULL)
+        return 0;
+    size_t n = strnlen(pool, PROTO_POOL_NAME_MAX + 1);
+    if (n == 0 || n > PROTO_POOL_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)pool[i] < 0x20 || pool[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int prot_ok(unsigned prot)
+{
+    return prot == MEMPOOL_READ || prot == (MEMPOOL_READ | MEMPOOL_WRITE);
+}
+
+/* Thread-local, so that threads asking at once do not overwrite each
+ * other's answer; the string is valid until the same thread calls again. */
+const char *mempool_default_socket(void)
+{
+    static _Thread_local char path[SESSION_PATH_MAX];
+    return session_resolve_path(NULL, path, sizeof path) == 0 ? path : NULL;
+}
+
+int mempool_connect(const char *socket_path, mempool_client **out)
+{
+    if (out == NULL)
+        return MEMPOOL_EINVAL;
+    *out = NULL;
+    mempool_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return MEMPOOL_ENOMEM;
+    int err = session_resolve_path(socket_path, c->path, sizeof c->path);
+    if (err == 0 && pthread_mutex_init(&c->lock, NULL) != 0)
+        err = MEMPOOL_ENOMEM;
+    if (err != 0) {
+        free(c);
+        return err;
+    }
+    c->sock = -1;
+    c->epoch = 1;
+    c->next_request_id = 1; /* 0 marks the daemon's replies to bad frames */
+    err = session_open(c);
+    if (err != 0) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return err;
+    }
+    *out = c;
+    return 0;
+}
+
+/* The daemon releases everything a connection held when it hangs up. */
+void mempool_disconnect(mempool_client *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    session_drop(c);
+    block_table_unmap_all(&c->blocks);
+    backing_table_free(&c->backings);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static int map_error(int err)
+{
+    return err == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;
+}
+
+/* Where the reply's block lives: its own backing, which came with the
+ * frame and is closed once mapped, or a pool-wide backing this connection
+ * keeps (brought by this frame or an earlier one). */
+static int map_reply(mempool_client *c, const proto_block_reply *r,
+                     handoff_object *obj, void **addr)
+{
+    int attached = (r->backing_flags & PROTO_BACKING_ATTACHED) != 0;
+    if (attached == handoff_object_empty(obj) || r->size > SIZE_MAX)
+        return MEMPOOL_EPROTO;
+    if ((r->backing_flags & PROTO_BACKING_SHARED) == 0) {
+        if (!attached)
+            return MEMPOOL_EPROTO; /* a block's own backing comes with it */
+        int err = handoff_map(obj, (size_t)r->size, r->offset, r->prot, addr);
+        handoff_object_close(obj);
+        return err != 0 ? map_error(err) : 0;
+    }
+    if (attached) {
+        int err = backing_table_put(&c->backings, r->backing_id, *obj);
+        *obj = HANDOFF_OBJECT_NONE;
+        if (err != 0)
+            return err;
+    }
+    const handoff_object *kept = backing_table_get(&c->backings, r->backing_id);
+    if (kept == NULL)
+        return MEMPOOL_EPROTO;
+    int err = handoff_map(kept, (size_t)r->size, r->offset, r->prot, addr);
+    return err != 0 ? map_error(err) : 0;
+}
+
+/* A block the daemon gave but this process could not map or record goes
+ * straight back; if that fails, the daemon still frees it on hang-up. */
+static void give_back(mempool_client *c, uint64_t block_id)
+{
+    session_request rq = { .type = PROTO_RELEASE };
+    session_reply rp;
+    rq.len = proto_put_u64(rq.payload, block_id);
+    session_call(c, &rq, &rp);
+}
+
+static int record_block(mempool_client *c, const proto_block_reply *r,
+                        void *addr, mempool_block *out)
+{
+    held_block b = { .addr = addr, .size = (size_t)r->size,
+                     .id = r->block_id, .prot = r->prot, .epoch = c->epoch };
+    int err = block_table_add(&c->blocks, &b);
+    if (err != 0) {
+        handoff_unmap(addr, b.size);
+        give_back(c, r->block_id);
+        return err;
+    }
+    *out = (mempool_block){ .addr = addr, .size = b.size, .id = b.id,
+                            .prot = b.prot };
+    return 0;
+}
+
+/* ALLOC and ATTACH: one request, a block reply, a mapping. */
+static int take_block(mempool_client *c, const session_request *rq,
+                      mempool_block *out)
+{
+    session_reply rp;
+    int err = session_call(c, rq, &rp);
+    if (err != 0)
+        return err;
+    proto_block_reply r;
+    void *addr = NULL;
+    err = proto_get_block_reply(rp.payload, &r);
+    if (err == 0)
+        err = map_reply(c, &r, &rp.obj, &addr);
+    handoff_object_close(&rp.obj);
+    if (err == MEMPOOL_EPROTO) {
+        session_drop(c); /* a daemon talking nonsense: start afresh */
+        return err;
+    }
+    if (err != 0) {
+        give_back(c, r.block_id);
+        return err;
+    }
+    return record_block(c, &r, addr, out);
+}
+
+/* Faults every page in now. Reading then writing back the same byte is
+ * safe because a block fresh from ALLOC has no other holder yet. */
+static void populate(const mempool_block *b)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    volatile unsigned char *p = b->addr;
+    for (size_t off = 0; off < b->size; off += page) {
+        unsigned char byte = p[off];
+        if (b->prot & MEMPOOL_WRITE)
+            p[off] = byte;
+    }
+}
+
+int mempool_alloc(mempool_client *c, const char *pool, size_t size,
+                  unsigned flags, mempool_block *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (c == NULL || out == NULL || !pool_name_ok(pool) || size == 0 ||
+        (flags & ~ALLOC_FLAGS) != 0)
+        return MEMPOOL_EINVAL;
+    proto_alloc m = { .size = size, .flags = flags };
+    memcpy(m.pool, pool, strlen(pool) + 1);
+    session_request rq = { .type = PROTO_ALLOC, .retry_safe = 1,
+                           .takes_object = 1 };
+    rq.len = proto_put_alloc(rq.payload, &m);
+    pthread_mutex_lock(&c->lock);
+    int err = take_block(c, &rq, out);
+    pthread_mutex_unlock(&c->lock);
+    if (err == 0 && (flags & MEMPOOL_ALLOC_POPULATE))
+        populate(out);
+    return err;
+}
+
+int mempool_attach(mempool_client *c, const mempool_handle *h,
+                   mempool_block *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (c == NULL || h == NULL || out == NULL)
+        return MEMPOOL_EINVAL;
+    session_request rq = { .type = PROTO_ATTACH, .retry_safe = 1,
+                           .takes_object = 1 };
+    rq.len = proto_put_handle(rq.payload, h);
+    pthread_mutex_lock(&c->lock);
+    int err = take_block(c, &rq, out);
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* The block this connection holds at b->addr, if b describes it. */
+static held_block *find_held(mempool_client *c, const mempool_block *b)
+{
+    held_block *held = block_table_find(&c->blocks, b->addr);
+    if (held == NULL || held->id != b->id || held->size != b->size)
+        return NULL;
+    return held;
+}
+
+/* A block from an older epoch died with its connection: it can no longer
+ * be shared, since the daemon no longer knows this process holds it. */
+static int share_held(mempool_client *c, const held_block *held, unsigned prot,
+                      mempool_handle *out)
+{
+    if (held->epoch != c->epoch)
+        return MEMPOOL_ENOBLOCK;
+    session_request rq = { .type = PROTO_SHARE };
+    rq.len = proto_put_share(rq.payload,
+                             &(proto_share){ .block_id = held->id, .prot = prot });
+    session_reply rp;
+    int err = session_call(c, &rq, &rp);
+    if (err == MEMPOOL_ECONNLOST)
+        return MEMPOOL_ENOBLOCK;
+    if (err == 0)
+        proto_get_handle(rp.payload, out);
+    return err;
+}
+
+int mempool_share(mempool_client *c, const mempool_block *b, unsigned prot,
+                  mempool_handle *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (c == NULL || b == NULL || out == NULL || !prot_ok(prot))
+        return MEMPOOL_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    held_block *held = find_held(c, b);
+    int err = held != NULL ? share_held(c, held, prot, out) : MEMPOOL_ENOBLOCK;
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* Tells the daemon, then unmaps whatever it answered: this process is done
+ * with the block either way. A block whose connection is gone (before or
+ * during the call) was already let go of by the daemon: that is success. */
+static int release_held(mempool_client *c, held_block *held)
+{
+    held_block b = *held;
+    int err = 0;
+    if (b.epoch == c->epoch) {
+        session_request rq = { .type = PROTO_RELEASE };
+        session_reply rp;
+        rq.len = proto_put_u64(rq.payload, b.id);
+        err = session_call(c, &rq, &rp);
+        if (b.epoch != c->epoch)
+            err = 0;
+    }
+    block_table_remove(&c->blocks, block_table_find(&c->blocks, b.addr));
+    handoff_unmap(b.addr, b.size);
+    return err;
+}
+
+int mempool_release(mempool_client *c, mempool_block *b)
+{
+    if (c == NULL || b == NULL)
+        return MEMPOOL_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    held_block *held = find_held(c, b);
+    int err = held != NULL ? release_held(c, held) : MEMPOOL_ENOBLOCK;
+    pthread_mutex_unlock(&c->lock);
+    if (held != NULL)
+        memset(b, 0, sizeof *b);
+    return err;
+}
+
+int mempool_pool_info(mempool_client *c, const char *pool, mempool_info *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (c == NULL || out == NULL || !pool_name_ok(pool))
+        return MEMPOOL_EINVAL;
+    session_request rq = { .type = PROTO_POOL_INFO, .retry_safe = 1 };
+    rq.len = proto_put_pool_name(rq.payload, pool);
+    session_reply rp;
+    pthread_mutex_lock(&c->lock);
+    int err = session_call(c, &rq, &rp);
+    pthread_mutex_unlock(&c->lock);
+    if (err == 0)
+        proto_get_info(rp.payload, out);
+    return err;
+}

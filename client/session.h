@@ -1,0 +1,63 @@
+/* The connection behind a mempool_client: the socket, the HELLO, one
+ * request and its reply at a time, and the reconnect rule.
+ *
+ * Epochs: c->epoch changes every time the connection is dropped, so a
+ * block whose epoch differs from the client's was obtained on a
+ * connection that is gone, and the daemon let go of it when it went. */
+#ifndef MEMPOOL_CLIENT_SESSION_H
+#define MEMPOOL_CLIENT_SESSION_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "blocks.h"
+#include "handoff.h"
+#include "mempool.h"
+#include "proto.h"
+
+#define SESSION_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+struct mempool_client {
+    pthread_mutex_t lock; /* guards everything below */
+    char path[SESSION_PATH_MAX];
+    int sock; /* -1 while disconnected */
+    uint64_t epoch;
+    uint64_t next_request_id;
+    uint64_t session_id;
+    block_table blocks;
+    backing_table backings;
+};
+
+typedef struct session_request {
+    uint16_t type;
+    unsigned char payload[PROTO_MAX_FRAME];
+    size_t len;
+    int retry_safe; /* may be sent again on a new connection */
+    int takes_object; /* the reply may bring a backing */
+} session_request;
+
+typedef struct session_reply {
+    unsigned char payload[PROTO_MAX_FRAME];
+    handoff_object obj; /* what the reply brought; the caller owns it */
+} session_reply;
+
+/* Where mempool_connect(arg) connects: arg, else $MEMPOOL_SOCKET, else the
+ * per-user default if that socket exists, else the system socket.
+ * 0, or MEMPOOL_EINVAL for an empty path or one too long for a socket. */
+int session_resolve_path(const char *arg, char *buf, size_t len);
+
+/* Connects and says HELLO. 0, MEMPOOL_ECONN, MEMPOOL_EVERSION, ... */
+int session_open(mempool_client *c);
+/* Closes the connection (the daemon releases what it held) and moves to
+ * the next epoch. Mapped blocks stay mapped. */
+void session_drop(mempool_client *c);
+/* Sends the request and waits for its reply, connecting first if the
+ * connection is down. When the daemon is found gone, a retry_safe request
+ * is sent again on a new connection (one reconnect per call); any other
+ * gets MEMPOOL_ECONNLOST and the next call reconnects. An error reply's
+ * status is returned as it is. */
+int session_call(mempool_client *c, const session_request *rq,
+                 session_reply *rp);
+
+#endif

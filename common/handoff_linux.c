@@ -1,0 +1,167 @@
+/* Handoff on Linux: the backing is a memfd, carried with SCM_RIGHTS in the
+ * same SOCK_SEQPACKET message as the frame that describes it. Message
+ * boundaries are what make a lost descriptor detectable: a message whose
+ * control data did not fit is flagged MSG_CTRUNC, and is refused whole. */
+#include "handoff.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mempool.h"
+
+/* More than one descriptor is never legitimate, but room for a few lets a
+ * peer that sends extra ones be caught (and its descriptors closed)
+ * instead of silently losing them to truncation. */
+#define HANDOFF_MAX_RECV_FDS 4
+
+int handoff_socket_type(void) { return SOCK_SEQPACKET; }
+
+/* A read-only share must be a descriptor the receiver cannot mmap with
+ * PROT_WRITE: an O_RDONLY open of the memfd through /proc. The memfd's
+ * own descriptor is O_RDWR, and dup would keep that. */
+int handoff_export(int backing_fd, void *addr, size_t size, unsigned prot,
+                   handoff_object *out)
+{
+    (void)addr; /* the whole memfd travels; the frame carries the offset */
+    (void)size;
+    *out = HANDOFF_OBJECT_NONE;
+    int fd;
+    if (prot == (MEMPOOL_READ | MEMPOOL_WRITE)) {
+        fd = fcntl(backing_fd, F_DUPFD_CLOEXEC, 0);
+    } else if (prot == MEMPOOL_READ) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", backing_fd);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    } else {
+        return -EINVAL;
+    }
+    if (fd < 0)
+        return -errno;
+    out->fd = fd;
+    return 0;
+}
+
+int handoff_protect_backing(int backing_fd)
+{
+    return fchmod(backing_fd, 0600) == 0 ? 0 : -errno;
+}
+
+void handoff_object_close(handoff_object *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    *o = HANDOFF_OBJECT_NONE;
+}
+
+int handoff_object_empty(const handoff_object *o) { return o->fd < 0; }
+
+int handoff_send(int sock, const void *frame, size_t len,
+                 const handoff_object *obj)
+{
+    struct iovec iov = { .iov_base = (void *)frame, .iov_len = len };
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (obj != NULL && obj->fd >= 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &obj->fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+/* Gathers every descriptor the message brought, whatever the message's
+ * fate, so that none can leak. */
+static size_t collect_fds(struct msghdr *msg, int *fds, size_t cap)
+{
+    size_t n = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
+         c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count && n < cap; i++)
+            memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    return n;
+}
+
+static void close_fds(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(HANDOFF_MAX_RECV_FDS * sizeof(int))];
+    } control;
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    struct msghdr msg = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof control.buf,
+    };
+    if (obj != NULL)
+        *obj = HANDOFF_OBJECT_NONE;
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    int fds[HANDOFF_MAX_RECV_FDS];
+    size_t nfds = collect_fds(&msg, fds, HANDOFF_MAX_RECV_FDS);
+    int refused = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+                  nfds > 1 || (nfds == 1 && obj == NULL);
+    if (refused) {
+        close_fds(fds, nfds);
+        return -EPROTO;
+    }
+    if (nfds == 1)
+        obj->fd = fds[0];
+    return n;
+}
+
+int handoff_map(const handoff_object *o, size_t size, uint64_t offset,
+                unsigned prot, void **out)
+{
+    if (o->fd < 0)
+        return -EBADF;
+    if (size == 0 || size > (uint64_t)INT64_MAX ||
+        offset > (uint64_t)INT64_MAX - size)
+        return -EINVAL;
+    int mprot = PROT_READ | ((prot & MEMPOOL_WRITE) ? PROT_WRITE : 0);
+    void *p = mmap(NULL, size, mprot, MAP_SHARED, o->fd, (off_t)offset);
+    if (p == MAP_FAILED)
+        return -errno;
+    *out = p;
+    return 0;
+}
+
+int handoff_unmap(void *addr, size_t size)
+{
+    return munmap(addr, size) == 0 ? 0 : -errno;
+}

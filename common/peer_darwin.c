@@ -1,0 +1,62 @@
+/* Peer credentials on Darwin, from xnu's bsd/sys/un.h and bsd/sys/ucred.h:
+ *   getpeereid(2)                       uid and gid;
+ *   getsockopt(SOL_LOCAL, LOCAL_PEERCRED)  struct xucred: cr_version (must
+ *       be XUCRED_VERSION), cr_uid, cr_ngroups, cr_groups[NGROUPS] with the
+ *       effective gid in cr_groups[0];
+ *   getsockopt(SOL_LOCAL, LOCAL_PEERPID)   the peer's pid_t.
+ * All three are the credentials the kernel recorded at connect time. */
+#include "peer.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/param.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/ucred.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* xucred lists the effective gid first and may list it again among the
+ * supplementary groups: keep each group once. */
+static void add_unique_group(peer_cred *out, gid_t group)
+{
+    size_t i = 0;
+    while (i < out->ngroups && out->groups[i] != (uint32_t)group)
+        i++;
+    if (i == out->ngroups && out->ngroups < PEER_MAX_GROUPS)
+        out->groups[out->ngroups++] = (uint32_t)group;
+}
+
+static int peer_groups(int sock, uid_t uid, peer_cred *out)
+{
+    struct xucred xu;
+    socklen_t len = sizeof xu;
+    if (getsockopt(sock, SOL_LOCAL, LOCAL_PEERCRED, &xu, &len) != 0)
+        return -errno;
+    if (xu.cr_version != XUCRED_VERSION || xu.cr_uid != uid)
+        return -EPROTO;
+    for (int i = 0; i < xu.cr_ngroups && i < NGROUPS; i++)
+        add_unique_group(out, xu.cr_groups[i]);
+    return 0;
+}
+
+int peer_credentials(int sock, peer_cred *out)
+{
+    uid_t uid;
+    gid_t gid;
+    memset(out, 0, sizeof *out);
+    if (getpeereid(sock, &uid, &gid) != 0)
+        return -errno;
+    out->uid = (uint32_t)uid;
+    out->gid = (uint32_t)gid;
+    add_unique_group(out, gid);
+    int err = peer_groups(sock, uid, out);
+    if (err != 0)
+        return err;
+    pid_t pid;
+    socklen_t len = sizeof pid;
+    if (getsockopt(sock, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) != 0)
+        return -errno;
+    out->pid = (int32_t)pid;
+    return 0;
+}

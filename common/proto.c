@@ -1,0 +1,380 @@
+/* The only code that reads or writes wire bytes. Integers are written byte
+ * by byte in little-endian order, so the encoding does not depend on the
+ * host's byte order, alignment or struct padding. */
+#include "proto.h"
+
+#include <string.h>
+
+typedef struct proto_entry {
+    uint16_t type;
+    const char *name;
+    int request_size;
+    int reply_size;
+} proto_entry;
+
+static const proto_entry proto_table[] = {
+#define PROTO_TYPE_ENTRY(name, num, req, rep) { num, #name, req, rep },
+    PROTO_TYPE_MAP(PROTO_TYPE_ENTRY)
+#undef PROTO_TYPE_ENTRY
+};
+
+#define PROTO_ALLOC_FLAGS (MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)
+#define PROTO_PROT_BITS (MEMPOOL_READ | MEMPOOL_WRITE)
+#define PROTO_BACKING_FLAGS (PROTO_BACKING_ATTACHED | PROTO_BACKING_SHARED)
+
+static const proto_entry *find_entry(uint16_t type)
+{
+    for (size_t i = 0; i < sizeof proto_table / sizeof proto_table[0]; i++)
+        if (proto_table[i].type == type)
+            return &proto_table[i];
+    return NULL;
+}
+
+int proto_request_size(uint16_t type)
+{
+    const proto_entry *e = find_entry(type);
+    return e != NULL ? e->request_size : -1;
+}
+
+int proto_reply_size(uint16_t type)
+{
+    const proto_entry *e = find_entry(type);
+    return e != NULL ? e->reply_size : -1;
+}
+
+const char *proto_type_name(uint16_t type)
+{
+    const proto_entry *e = find_entry(type);
+    return e != NULL ? e->name : "UNKNOWN";
+}
+
+/* --- integers ------------------------------------------------------------ */
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+size_t proto_put_u64(unsigned char *p, uint64_t block_id)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(block_id >> (8 * i));
+    return 8;
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint64_t proto_get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* --- names: NUL-padded fixed fields --------------------------------------- */
+
+/* Control characters are refused so that a name can be logged as it is
+ * without forging log lines. */
+static int name_char_ok(unsigned char ch) { return ch >= 0x20 && ch != 0x7f; }
+
+/* A name that does not fit the field is written as an empty field (which
+ * every reader refuses) rather than cut short into another valid name. */
+static void put_name(unsigned char *p, size_t field, const char *name)
+{
+    size_t n = name != NULL ? strnlen(name, field + 1) : field + 1;
+    memset(p, 0, field);
+    if (n <= field)
+        memcpy(p, name, n);
+}
+
+static int get_name(const unsigned char *p, size_t field, char *out)
+{
+    size_t n = 0;
+    while (n < field && p[n] != 0) {
+        if (!name_char_ok(p[n]))
+            return MEMPOOL_EPROTO;
+        n++;
+    }
+    if (n == 0)
+        return MEMPOOL_EPROTO;
+    for (size_t i = n; i < field; i++)
+        if (p[i] != 0)
+            return MEMPOOL_EPROTO;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+size_t proto_put_pool_name(unsigned char *p, const char *pool)
+{
+    put_name(p, PROTO_POOL_NAME_MAX, pool);
+    return PROTO_POOL_NAME_MAX;
+}
+
+int proto_get_pool_name(const unsigned char *p,
+                        char out[PROTO_POOL_NAME_MAX + 1])
+{
+    return get_name(p, PROTO_POOL_NAME_MAX, out);
+}
+
+/* --- header and frames ---------------------------------------------------- */
+
+size_t proto_encode_header(const proto_header *h, unsigned char *buf)
+{
+    put_u16(buf, h->version);
+    put_u16(buf + 2, h->type);
+    put_u32(buf + 4, h->flags);
+    proto_put_u64(buf + 8, h->request_id);
+    put_u32(buf + 16, (uint32_t)h->status);
+    put_u32(buf + 20, h->length);
+    return PROTO_HEADER_SIZE;
+}
+
+/* A payload that cannot fit a frame gives 0, never a frame cut short. */
+static size_t encode_frame(unsigned char *buf, uint16_t type, uint64_t id,
+                           int32_t status, const void *payload,
+                           size_t payload_len)
+{
+    if (payload_len > PROTO_MAX_FRAME - PROTO_HEADER_SIZE)
+        return 0;
+    proto_header h = {
+        .version = PROTO_VERSION,
+        .type = type,
+        .request_id = id,
+        .status = status,
+        .length = (uint32_t)payload_len,
+    };
+    proto_encode_header(&h, buf);
+    if (payload_len > 0)
+        memcpy(buf + PROTO_HEADER_SIZE, payload, payload_len);
+    return PROTO_HEADER_SIZE + payload_len;
+}
+
+size_t proto_encode_request(unsigned char *buf, uint16_t type, uint64_t id,
+                            const void *payload, size_t payload_len)
+{
+    return encode_frame(buf, type, id, 0, payload, payload_len);
+}
+
+size_t proto_encode_reply(unsigned char *buf, uint16_t type, uint64_t id,
+                          int32_t status, const void *payload,
+                          size_t payload_len)
+{
+    return encode_frame(buf, type, id, status, payload, payload_len);
+}
+
+size_t proto_error_reply(unsigned char *buf, uint16_t type, uint64_t id,
+                         int32_t status)
+{
+    return encode_frame(buf, type, id, status, NULL, 0);
+}
+
+static void read_header(const unsigned char *buf, proto_header *h)
+{
+    h->version = get_u16(buf);
+    h->type = get_u16(buf + 2);
+    h->flags = get_u32(buf + 4);
+    h->request_id = proto_get_u64(buf + 8);
+    h->status = (int32_t)get_u32(buf + 16);
+    h->length = get_u32(buf + 20);
+}
+
+/* Requests carry no status; a reply's status is 0 or a negative code, and
+ * an error reply has no payload. */
+static int expected_length(const proto_entry *e, int is_reply,
+                           const proto_header *h, uint32_t *len)
+{
+    if (!is_reply) {
+        *len = (uint32_t)e->request_size;
+        return h->status == 0 ? 0 : MEMPOOL_EPROTO;
+    }
+    if (h->status > 0)
+        return MEMPOOL_EPROTO;
+    *len = h->status == 0 ? (uint32_t)e->reply_size : 0;
+    return 0;
+}
+
+/* The version is checked before anything else of the frame: a newer peer's
+ * frame may use flags, types or lengths this version does not know, and
+ * "wrong version" is what its sender needs to hear. HELLO's layout never
+ * changes, so its frame is checked in any version. */
+int proto_decode_header(const unsigned char *buf, size_t len, int is_reply,
+                        proto_header *out)
+{
+    if (buf == NULL || out == NULL || len < PROTO_HEADER_SIZE)
+        return MEMPOOL_EPROTO;
+    read_header(buf, out);
+    if (out->type != PROTO_HELLO && (out->version < PROTO_MIN_VERSION ||
+                                     out->version > PROTO_VERSION))
+        return MEMPOOL_EVERSION;
+    if (out->flags != 0)
+        return MEMPOOL_EPROTO;
+    const proto_entry *e = find_entry(out->type);
+    if (e == NULL)
+        return MEMPOOL_EPROTO;
+    uint32_t expected;
+    int err = expected_length(e, is_reply, out, &expected);
+    if (err != 0)
+        return err;
+    if (out->length != expected || len - PROTO_HEADER_SIZE != out->length)
+        return MEMPOOL_EPROTO;
+    return 0;
+}
+
+/* --- payloads ------------------------------------------------------------- */
+
+size_t proto_put_hello(unsigned char *p, const proto_hello *m)
+{
+    put_u16(p, m->min_version);
+    put_u16(p + 2, m->max_version);
+    put_u32(p + 4, m->pid);
+    put_name(p + 8, PROTO_CLIENT_NAME_MAX, m->name);
+    return 8 + PROTO_CLIENT_NAME_MAX;
+}
+
+int proto_get_hello(const unsigned char *p, proto_hello *m)
+{
+    m->min_version = get_u16(p);
+    m->max_version = get_u16(p + 2);
+    m->pid = get_u32(p + 4);
+    if (m->min_version > m->max_version)
+        return MEMPOOL_EPROTO;
+    return get_name(p + 8, PROTO_CLIENT_NAME_MAX, m->name);
+}
+
+size_t proto_put_hello_reply(unsigned char *p, const proto_hello_reply *m)
+{
+    put_u16(p, m->version);
+    put_u16(p + 2, 0);
+    put_u32(p + 4, m->daemon_pid);
+    proto_put_u64(p + 8, m->session_id);
+    return 16;
+}
+
+int proto_get_hello_reply(const unsigned char *p, proto_hello_reply *m)
+{
+    m->version = get_u16(p);
+    m->daemon_pid = get_u32(p + 4);
+    m->session_id = proto_get_u64(p + 8);
+    return get_u16(p + 2) == 0 ? 0 : MEMPOOL_EPROTO;
+}
+
+size_t proto_put_alloc(unsigned char *p, const proto_alloc *m)
+{
+    put_name(p, PROTO_POOL_NAME_MAX, m->pool);
+    proto_put_u64(p + 64, m->size);
+    put_u32(p + 72, m->flags);
+    put_u32(p + 76, 0);
+    return 80;
+}
+
+int proto_get_alloc(const unsigned char *p, proto_alloc *m)
+{
+    m->size = proto_get_u64(p + 64);
+    m->flags = get_u32(p + 72);
+    if ((m->flags & ~PROTO_ALLOC_FLAGS) != 0 || get_u32(p + 76) != 0)
+        return MEMPOOL_EPROTO;
+    return get_name(p, PROTO_POOL_NAME_MAX, m->pool);
+}
+
+size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m)
+{
+    proto_put_u64(p, m->block_id);
+    proto_put_u64(p + 8, m->size);
+    proto_put_u64(p + 16, m->offset);
+    proto_put_u64(p + 24, m->backing_id);
+    put_u32(p + 32, m->prot);
+    put_u32(p + 36, m->backing_flags);
+    return 40;
+}
+
+/* A block is never empty and always readable: anything else is a daemon
+ * speaking nonsense, which the client must not try to map. */
+int proto_get_block_reply(const unsigned char *p, proto_block_reply *m)
+{
+    m->block_id = proto_get_u64(p);
+    m->size = proto_get_u64(p + 8);
+    m->offset = proto_get_u64(p + 16);
+    m->backing_id = proto_get_u64(p + 24);
+    m->prot = get_u32(p + 32);
+    m->backing_flags = get_u32(p + 36);
+    if (m->size == 0 || (m->prot & ~PROTO_PROT_BITS) != 0 ||
+        (m->prot & MEMPOOL_READ) == 0 ||
+        (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0)
+        return MEMPOOL_EPROTO;
+    return 0;
+}
+
+size_t proto_put_share(unsigned char *p, const proto_share *m)
+{
+    proto_put_u64(p, m->block_id);
+    put_u32(p + 8, m->prot);
+    put_u32(p + 12, 0);
+    return 16;
+}
+
+/* Bits outside READ|WRITE make the frame malformed; whether a protection
+ * made of known bits may be granted is the daemon's decision (EINVAL,
+ * EPERM), answered without closing the session. */
+int proto_get_share(const unsigned char *p, proto_share *m)
+{
+    m->block_id = proto_get_u64(p);
+    m->prot = get_u32(p + 8);
+    if ((m->prot & ~PROTO_PROT_BITS) != 0 || get_u32(p + 12) != 0)
+        return MEMPOOL_EPROTO;
+    return 0;
+}
+
+size_t proto_put_handle(unsigned char *p, const mempool_handle *h)
+{
+    memcpy(p, h->bytes, PROTO_HANDLE_SIZE);
+    return PROTO_HANDLE_SIZE;
+}
+
+void proto_get_handle(const unsigned char *p, mempool_handle *h)
+{
+    memcpy(h->bytes, p, PROTO_HANDLE_SIZE);
+}
+
+/* POOL_INFO's reply: mempool_info's fields in declaration order. */
+#define PROTO_INFO_FIELDS(XX)                                                  \
+    XX(page_size) XX(limit) XX(in_use) XX(warm) XX(quota) XX(client_use)      \
+    XX(released) XX(scavenger_runs) XX(scavenger_cpu_ns) XX(last_scavenge_ms)
+
+size_t proto_put_info(unsigned char *p, const mempool_info *m)
+{
+    size_t off = 0;
+#define PUT_INFO_FIELD(field) off += proto_put_u64(p + off, m->field);
+    PROTO_INFO_FIELDS(PUT_INFO_FIELD)
+#undef PUT_INFO_FIELD
+    return off;
+}
+
+void proto_get_info(const unsigned char *p, mempool_info *m)
+{
+    size_t off = 0;
+#define GET_INFO_FIELD(field)                                                  \
+    m->field = proto_get_u64(p + off);                                         \
+    off += 8;
+    PROTO_INFO_FIELDS(GET_INFO_FIELD)
+#undef GET_INFO_FIELD
+}

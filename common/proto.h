@@ -1,0 +1,166 @@
+/* The wire protocol between libmempool and mempoold (as chrony's candm.h:
+ * one header shared by both sides). common/proto.c is the only code that
+ * reads or writes wire bytes; everything else works on the structs below.
+ *
+ * A frame is a fixed 24-byte header followed by `length` payload bytes.
+ * Every integer is fixed-width little-endian:
+ *
+ *   offset size  field
+ *        0    2  version     PROTO_VERSION of the sender
+ *        2    2  type        enum proto_type
+ *        4    4  flags       reserved, must be 0
+ *        8    8  request_id  chosen by the client, echoed in the reply
+ *       16    4  status      0, or a negative MEMPOOL_E* code (replies only)
+ *       20    4  length      payload bytes; must equal the type's table entry
+ *
+ * On Linux a frame is one SOCK_SEQPACKET message; a reply that hands over
+ * memory carries the backing's descriptor in the same message (SCM_RIGHTS).
+ * An error reply (status != 0) has no payload. A frame the daemon cannot
+ * decode gets an error reply with request_id 0 and the session is closed.
+ *
+ * The first exchange is HELLO: the client offers [min_version, max_version],
+ * the daemon answers with the version both speak or MEMPOOL_EVERSION.
+ *
+ * PROTO_VERSION history, bump it whenever any frame's layout or meaning
+ * changes (a new message type is a change too), and say why here:
+ *   1  first version. */
+#ifndef MEMPOOL_PROTO_H
+#define MEMPOOL_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mempool.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MIN_VERSION 1
+
+#define PROTO_HEADER_SIZE 24
+#define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
+#define PROTO_CLIENT_NAME_MAX 32 /* a client's name at hello, no NUL */
+#define PROTO_HANDLE_SIZE 32
+#define PROTO_MAX_FRAME 256      /* larger than any frame of this version */
+
+#define PROTO_TYPE_MAP(XX)                                                     \
+    /* name        num  request size  reply size */                            \
+    XX(HELLO, 1, 40, 16)                                                       \
+    XX(ALLOC, 2, 80, 40)                                                       \
+    XX(SHARE, 3, 16, 32)                                                       \
+    XX(ATTACH, 4, 32, 40)                                                      \
+    XX(RELEASE, 5, 8, 0)                                                       \
+    XX(POOL_INFO, 6, 64, 80)
+
+typedef enum proto_type {
+#define PROTO_TYPE_ENUM(name, num, req, rep) PROTO_##name = num,
+    PROTO_TYPE_MAP(PROTO_TYPE_ENUM)
+#undef PROTO_TYPE_ENUM
+} proto_type;
+
+typedef struct proto_header {
+    uint16_t version;
+    uint16_t type;
+    uint32_t flags;
+    uint64_t request_id;
+    int32_t status;
+    uint32_t length;
+} proto_header;
+
+/* HELLO request (40): min_version u16, max_version u16, pid u32, name[32]. */
+typedef struct proto_hello {
+    uint16_t min_version;
+    uint16_t max_version;
+    uint32_t pid; /* informational: the daemon trusts only the kernel's */
+    char name[PROTO_CLIENT_NAME_MAX + 1];
+} proto_hello;
+
+/* HELLO reply (16): version u16, pad u16, daemon_pid u32, session u64. */
+typedef struct proto_hello_reply {
+    uint16_t version;
+    uint32_t daemon_pid;
+    uint64_t session_id;
+} proto_hello_reply;
+
+/* ALLOC request (80): pool[64], size u64, flags u32, pad u32. */
+typedef struct proto_alloc {
+    char pool[PROTO_POOL_NAME_MAX + 1];
+    uint64_t size;
+    uint32_t flags; /* MEMPOOL_ALLOC_* */
+} proto_alloc;
+
+/* The reply of ALLOC and ATTACH (40): where the block lies in the backing
+ * that comes with the frame (or that an earlier frame brought).
+ *   block_id u64, size u64, offset u64, backing_id u64, prot u32,
+ *   backing_flags u32. */
+typedef struct proto_block_reply {
+    uint64_t block_id;
+    uint64_t size;       /* bytes, whole pages */
+    uint64_t offset;     /* of the block inside the backing */
+    uint64_t backing_id; /* names the backing within this connection */
+    uint32_t prot;       /* MEMPOOL_READ | MEMPOOL_WRITE */
+    uint32_t backing_flags;
+} proto_block_reply;
+
+/* backing_flags */
+#define PROTO_BACKING_ATTACHED 0x1u /* this frame carries the backing */
+#define PROTO_BACKING_SHARED 0x2u   /* pool isolation: one backing for many
+                                       blocks; keep it mapped */
+
+/* SHARE request (16): block_id u64, prot u32, pad u32.
+ * SHARE reply (32): the handle's bytes. */
+typedef struct proto_share {
+    uint64_t block_id;
+    uint32_t prot;
+} proto_share;
+
+/* ATTACH request (32): the handle's bytes. RELEASE request (8): block_id. */
+
+/* POOL_INFO request (64): pool[64]. Reply (80): ten u64, in the order of
+ * mempool_info's fields. */
+
+/* Size of a message's payload: the type's table entry, or -1 for an
+ * unknown type. */
+int proto_request_size(uint16_t type);
+int proto_reply_size(uint16_t type);
+const char *proto_type_name(uint16_t type);
+
+/* Encoders write into buf (at least PROTO_MAX_FRAME bytes) and return the
+ * frame's length. */
+size_t proto_encode_header(const proto_header *h, unsigned char *buf);
+size_t proto_encode_request(unsigned char *buf, uint16_t type, uint64_t id,
+                            const void *payload, size_t payload_len);
+size_t proto_encode_reply(unsigned char *buf, uint16_t type, uint64_t id,
+                          int32_t status, const void *payload,
+                          size_t payload_len);
+size_t proto_error_reply(unsigned char *buf, uint16_t type, uint64_t id,
+                         int32_t status);
+
+/* Decoding a frame: checks the header against the table and returns 0 or
+ * a MEMPOOL_E* code (EPROTO for a bad length, type or flags; EVERSION for
+ * a version outside [PROTO_MIN_VERSION, PROTO_VERSION] in a frame that is
+ * not HELLO). `is_reply` selects the reply column of the table. */
+int proto_decode_header(const unsigned char *buf, size_t len, int is_reply,
+                        proto_header *out);
+
+/* Payload codecs: put_* fill a payload buffer and return its size; get_*
+ * parse one (its size already checked by proto_decode_header) and return
+ * 0 or MEMPOOL_EPROTO (a name that is not NUL-padded, a bad field). */
+size_t proto_put_hello(unsigned char *p, const proto_hello *m);
+int proto_get_hello(const unsigned char *p, proto_hello *m);
+size_t proto_put_hello_reply(unsigned char *p, const proto_hello_reply *m);
+int proto_get_hello_reply(const unsigned char *p, proto_hello_reply *m);
+size_t proto_put_alloc(unsigned char *p, const proto_alloc *m);
+int proto_get_alloc(const unsigned char *p, proto_alloc *m);
+size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m);
+int proto_get_block_reply(const unsigned char *p, proto_block_reply *m);
+size_t proto_put_share(unsigned char *p, const proto_share *m);
+int proto_get_share(const unsigned char *p, proto_share *m);
+size_t proto_put_handle(unsigned char *p, const mempool_handle *h);
+void proto_get_handle(const unsigned char *p, mempool_handle *h);
+size_t proto_put_u64(unsigned char *p, uint64_t block_id);
+uint64_t proto_get_u64(const unsigned char *p);
+size_t proto_put_pool_name(unsigned char *p, const char *pool);
+int proto_get_pool_name(const unsigned char *p, char out[PROTO_POOL_NAME_MAX + 1]);
+size_t proto_put_info(unsigned char *p, const mempool_info *m);
+void proto_get_info(const unsigned char *p, mempool_info *m);
+
+#endif

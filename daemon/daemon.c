@@ -1,0 +1,177 @@
+/* The daemon's life: start from a policy, serve, reload, stop. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handoff.h"
+#include "listen.h"
+#include "log.h"
+#include "server.h"
+
+uint64_t daemon_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Each block of a client is a descriptor while it is being handed over,
+ * and each client a socket: take all the descriptors the system allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+}
+
+/* A pool added by a reload would need address space reserved and every
+ * session's accounts widened: it waits for a restart, as a removed one. */
+static bool adds_a_pool(const policy *old, const policy *new_)
+{
+    for (size_t i = 0; i < new_->npools; i++)
+        if (policy_find_pool(old, new_->pools[i].name) == NULL)
+            return true;
+    return false;
+}
+
+int daemon_reload(daemon_state *d, char *msg, size_t len)
+{
+    policy_error err = { 0 };
+    policy *next = NULL;
+    if (policy_load_file(d->policy_path, &next, &err) != 0) {
+        snprintf(msg, len, "%s", err.text);
+        log_error("reload of %s refused; the running policy stays:\n%s", d->policy_path, err.text);
+        return -EINVAL;
+    }
+    bool restart = false;
+    int changes = policy_diff(d->pol, next, msg, len, &restart);
+    if (restart || adds_a_pool(d->pol, next)) {
+        size_t used = strlen(msg);
+        snprintf(msg + used, len - used, "%sthese changes need a restart; the running policy stays",
+                 used > 0 && msg[used - 1] != '\n' ? "\n" : "");
+        log_error("reload of %s refused:\n%s", d->policy_path, msg);
+        policy_free(next);
+        return -EBUSY;
+    }
+    pool_set_apply(d->pools, next);
+    log_set_level((log_level)next->log_level);
+    policy_free(d->pol);
+    d->pol = next;
+    log_info("reloaded %s: %d change%s%s%s", d->policy_path, changes, changes == 1 ? "" : "s",
+             changes > 0 ? "\n" : "", changes > 0 ? msg : "");
+    return 0;
+}
+
+void daemon_shutdown(daemon_state *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("shutting down");
+    server_stop(d->srv);
+    uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    daemon_state *d = sig->data;
+    char msg[4096] = "";
+    if (signum == SIGHUP)
+        daemon_reload(d, msg, sizeof msg);
+    else
+        daemon_shutdown(d);
+}
+
+static void watch_signals(daemon_state *d, uv_signal_t sigs[3])
+{
+    static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d->loop, &sigs[i]);
+        sigs[i].data = d;
+        uv_signal_start(&sigs[i], on_signal, signums[i]);
+        uv_unref((uv_handle_t *)&sigs[i]);
+    }
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Runs the loop until shutdown, then lets every handle close. */
+static void run_loop(daemon_state *d)
+{
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    if (!d->stopping)
+        daemon_shutdown(d);
+    uv_walk(d->loop, close_handle, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+}
+
+static int open_listener(daemon_state *d)
+{
+    int fd = listen_unix(d->pol->listen_socket, handoff_socket_type(), d->pol->listen_mode);
+    if (fd < 0)
+        log_error("cannot listen on %s: %s", d->pol->listen_socket,
+                  fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
+    return fd;
+}
+
+static int serve(daemon_state *d)
+{
+    char err[512];
+    if (pool_set_new(d->pol, &d->pools, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    int fd = open_listener(d);
+    if (fd < 0 || server_start(d, fd, &d->srv) != 0) {
+        if (fd >= 0)
+            close(fd);
+        pool_set_free(d->pools);
+        return 1;
+    }
+    uv_signal_t sigs[3];
+    watch_signals(d, sigs);
+    log_info("mempoold %s serving %zu pool%s on %s", MEMPOOL_VERSION_STRING, d->pol->npools,
+             d->pol->npools == 1 ? "" : "s", d->pol->listen_socket);
+    run_loop(d);
+    close(fd);
+    unlink(d->pol->listen_socket);
+    server_free(d->srv);
+    pool_set_free(d->pools);
+    return 0;
+}
+
+int daemon_main(const char *policy_path)
+{
+    policy_error err = { 0 };
+    daemon_state d = { .loop = uv_default_loop(), .started_ns = daemon_now_ns() };
+    if (policy_load_file(policy_path, &d.pol, &err) != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        return 2;
+    }
+    d.policy_path = realpath(policy_path, NULL);
+    log_set_level((log_level)d.pol->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    int rc = serve(&d);
+    uv_loop_close(d.loop);
+    policy_free(d.pol);
+    free(d.policy_path);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}

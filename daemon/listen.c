@@ -1,0 +1,85 @@
+#include "listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int fill_addr(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa->sun_path)
+        return -ENAMETOOLONG;
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
+/* A socket file is stale when connecting to it is refused. */
+static int remove_stale(const char *path, int type, const struct sockaddr_un *sa)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST;
+    int probe = socket(AF_UNIX, type, 0);
+    if (probe < 0)
+        return -errno;
+    int alive = connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(probe);
+    if (alive)
+        return -EADDRINUSE;
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+static int make_parent(const char *path)
+{
+    char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+    strcpy(dir, path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return -errno;
+}
+
+static int set_flags(int fd)
+{
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        return -errno;
+    return 0;
+}
+
+int listen_unix(const char *path, int type, uint32_t mode)
+{
+    struct sockaddr_un sa;
+    int rc = fill_addr(path, &sa);
+    if (rc == 0)
+        rc = make_parent(path);
+    if (rc == 0)
+        rc = remove_stale(path, type, &sa);
+    if (rc != 0)
+        return rc;
+    int fd = socket(AF_UNIX, type, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (const struct sockaddr *)&sa, sizeof sa) != 0 ||
+        chmod(path, (mode_t)mode) != 0 || listen(fd, SOMAXCONN) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if ((rc = set_flags(fd)) != 0) {
+        close(fd);
+        unlink(path);
+        return rc;
+    }
+    return fd;
+}

@@ -1,0 +1,62 @@
+/* mempoold: the command line. Everything else lives in daemon.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config_cmd.h"
+#include "daemon.h"
+#include "proto.h"
+
+static const char usage_text[] =
+    "usage: mempoold [-c FILE]            run in the foreground on the policy FILE\n"
+    "       mempoold --check-config FILE  validate FILE; one line per pool, exit 0 (2 if invalid)\n"
+    "       mempoold --print-config FILE  print the effective policy, every default filled in\n"
+    "       mempoold --help | --version\n"
+    "\n"
+    "  -c, --config FILE   the policy (default " MEMPOOL_DEFAULT_POLICY ")\n"
+    "\n"
+    "mempoold never forks: run it under systemd, launchd, or in a terminal.\n"
+    "Signals: SIGTERM/SIGINT stop it (exit 0), SIGHUP reloads the policy.\n"
+    "Clients find the socket through MEMPOOL_SOCKET or the policy's listen.socket.\n";
+
+enum { OPT_CHECK = 1000, OPT_PRINT };
+
+static const struct option options[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "check-config", required_argument, NULL, OPT_CHECK },
+    { "print-config", required_argument, NULL, OPT_PRINT },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+    const char *config = MEMPOOL_DEFAULT_POLICY;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case OPT_CHECK:
+            return config_check(optarg, stdout, stderr);
+        case OPT_PRINT:
+            return config_print(optarg, stdout, stderr);
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'V':
+            printf("mempoold %s (protocol %d)\n", MEMPOOL_VERSION_STRING, PROTO_VERSION);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "mempoold: unexpected argument '%s'\n%s", argv[optind], usage_text);
+        return 2;
+    }
+    return daemon_main(config);
+}

@@ -1,0 +1,158 @@
+/* The Darwin side of the OS memory layer (mem_os.h): a C port of Go's
+ * runtime/mem_darwin.go, one function per sys*OS function there, with the
+ * Go comments that say why. Every range is anonymous memory: a client gets
+ * a Mach memory entry made from the daemon's own mapping (DESIGN §3), so
+ * backings carry no descriptor here. */
+#include "mem_os.h"
+
+#include <errno.h>
+#include <mach/mach.h>
+#include <sys/mman.h>
+
+/* sysAllocOS */
+int mem_os_alloc(size_t n, void **out)
+{
+    void *p =
+        mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_ANON | MAP_PRIVATE, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    *out = p;
+    return 0;
+}
+
+/* sysReserveOS: the address is a hint only; the kernel may place the
+ * reservation elsewhere, and the caller takes what it gets. */
+int mem_os_reserve(void *hint, size_t n, void **out)
+{
+    void *p = mmap(hint, n, PROT_NONE, MAP_ANON | MAP_PRIVATE, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    *out = p;
+    return 0;
+}
+
+/* sysMapOS: Go throws "runtime: out of memory" on ENOMEM and "cannot map
+ * pages in arena address space" on any other failure or when the mapping
+ * lands elsewhere. Here ENOMEM comes back as -ENOMEM, another failure as
+ * its -errno, and a mapping at the wrong address (which MAP_FIXED rules
+ * out, but Go checks) as -EFAULT: all but -ENOMEM are fatal for the
+ * region. A descriptor
+ * backing cannot be honoured on Darwin, so it is refused before mapping. */
+int mem_os_map(void *v, size_t n, const mem_backing *b)
+{
+    if (b->fd >= 0)
+        return -EINVAL;
+    void *p = mmap(v, n, PROT_READ | PROT_WRITE,
+                   MAP_ANON | MAP_FIXED | MAP_PRIVATE, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    return p == v ? 0 : -EFAULT;
+}
+
+/* sysUsedOS: "MADV_FREE_REUSE is necessary to keep the kernel's accounting
+ * accurate. If called on any memory region that hasn't been
+ * MADV_FREE_REUSABLE'd, it's a no-op." */
+int mem_os_used(void *v, size_t n)
+{
+    return madvise(v, n, MADV_FREE_REUSE) == 0 ? 0 : -errno;
+}
+
+/* sysUnusedOS: "MADV_FREE_REUSABLE is like MADV_FREE except it also
+ * propagates accounting information about the process to task_info."
+ * That is what takes the pages out of phys_footprint at once, instead of
+ * whenever the kernel gets round to reclaiming them. */
+int mem_os_unused(void *v, size_t n, const mem_backing *b)
+{
+    (void)b;
+    return madvise(v, n, MADV_FREE_REUSABLE) == 0 ? 0 : -errno;
+}
+
+/* sysFaultOS: a fresh PROT_NONE mapping over the range drops its pages and
+ * makes any access fault. */
+int mem_os_fault(void *v, size_t n, const mem_backing *b)
+{
+    (void)b;
+    void *p = mmap(v, n, PROT_NONE, MAP_ANON | MAP_PRIVATE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    return p == v ? 0 : -EFAULT;
+}
+
+/* sysFreeOS */
+int mem_os_free(void *v, size_t n) { return munmap(v, n) == 0 ? 0 : -errno; }
+
+/* sysHugePageOS and sysNoHugePageOS are empty on Darwin: there is no
+ * transparent huge page advice to give. */
+int mem_os_huge(void *v, size_t n)
+{
+    (void)v;
+    (void)n;
+    return 0;
+}
+
+int mem_os_nohuge(void *v, size_t n)
+{
+    (void)v;
+    (void)n;
+    return 0;
+}
+
+int mem_os_backing_new(const char *name, size_t size, mem_backing *out)
+{
+    (void)name;
+    (void)size;
+    *out = MEM_BACKING_ANON;
+    return 0;
+}
+
+int64_t mem_backing_resident(const mem_backing *b)
+{
+    (void)b;
+    return 0;
+}
+
+/* needZeroAfterSysUnusedOS returns true in mem_darwin.go: pages given
+ * back with MADV_FREE_REUSABLE keep their contents until the kernel
+ * actually reclaims them. */
+bool mem_need_zero_after_unused(void) { return true; }
+
+/* mincore fills one byte per page; a fixed buffer walks any range in
+ * chunks instead of allocating a vector as long as a 64 GiB reservation. */
+int64_t mem_os_range_resident(const void *v, size_t n)
+{
+    size_t page = mem_page_size();
+    char vec[4096];
+    int64_t resident = 0;
+    for (size_t done = 0; done < n;) {
+        size_t pages = (n - done) / page;
+        if (pages > sizeof vec)
+            pages = sizeof vec;
+        if (pages == 0)
+            return -EINVAL;
+        if (mincore((const char *)v + done, pages * page, vec) != 0)
+            return -errno;
+        for (size_t i = 0; i < pages; i++)
+            if (vec[i] & MINCORE_INCORE)
+                resident += (int64_t)page;
+        done += pages * page;
+    }
+    return resident;
+}
+
+/* phys_footprint is what Activity Monitor and jetsam count. It was added
+ * to task_vm_info in revision 1 (xnu osfmk/mach/task_info.h), so a kernel
+ * that fills fewer than TASK_VM_INFO_REV1_COUNT words has not set it. */
+int64_t mem_os_footprint(void)
+{
+    task_vm_info_data_t info;
+    mach_msg_type_number_t count = TASK_VM_INFO_COUNT;
+    kern_return_t kr =
+        task_info(mach_task_self(), TASK_VM_INFO, (task_info_t)&info, &count);
+    if (kr != KERN_SUCCESS)
+        return -EIO;
+    if (count < TASK_VM_INFO_REV1_COUNT)
+        return -ENOTSUP;
+    return (int64_t)info.phys_footprint;
+}
+
+const char *mem_os_footprint_name(void) { return "phys_footprint"; }

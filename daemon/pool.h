@@ -1,0 +1,103 @@
+/* Pools: named ranges of shared memory under a policy, the blocks carved
+ * out of them, who holds each block, and the handles that share them.
+ *
+ * A pool reserves its whole `reserve` at start (mem_reserve) and keeps an
+ * arena of pool pages over it. A block is a run of whole pool pages:
+ *   - `block` isolation: the block has its own backing (a memfd on Linux),
+ *     mapped into the pool's range at the block's address;
+ *   - `pool` isolation: one backing covers the pool and blocks are offsets
+ *     into it.
+ * A block lives while it has holders (its allocation, each attach). When
+ * the last lets go its memory stays Ready ("warm") for reuse until the
+ * scavenger gives it back to the OS.
+ *
+ * Every function here returns 0 or a negative MEMPOOL_E* code: the codes
+ * travel to clients as they are. Times are the caller's monotonic clock in
+ * nanoseconds (the pool keeps no clock of its own, so tests control it). */
+#ifndef MEMPOOL_POOL_H
+#define MEMPOOL_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mempool.h"
+#include "policy.h"
+
+typedef struct pool pool;
+typedef struct pool_set pool_set;
+typedef struct pool_client pool_client;
+
+/* What a client needs to map a block: the backing, and where the block
+ * lies in it. The daemon's own mapping is at addr. */
+typedef struct pool_grant {
+    uint64_t block_id;
+    void *addr;
+    uint64_t size;
+    uint64_t offset;     /* of the block in its backing */
+    int backing_fd;      /* -1 where backings are anonymous (Darwin) */
+    uint64_t backing_id; /* stable per backing and protection */
+    unsigned prot;
+    bool shared_backing; /* pool isolation: the backing serves many blocks */
+    void *backing_addr;  /* the daemon's mapping of the whole backing */
+    uint64_t backing_size;
+} pool_grant;
+
+/* Per-pool figures, for mempool_pool_info, stats and metrics. */
+typedef struct pool_stats {
+    uint64_t reserve, limit, quota, page_size;
+    uint64_t in_use;      /* bytes in live blocks */
+    uint64_t warm;        /* free bytes kept Ready */
+    uint64_t released;    /* bytes given back to the OS, in total */
+    uint64_t blocks;      /* live blocks */
+    uint64_t holders;     /* holds on live blocks */
+    uint64_t largest_free_run; /* bytes; fragmentation next to free bytes */
+    uint64_t free_bytes;  /* address space not in live or warm blocks */
+    uint64_t backing_resident; /* what the OS holds for the pool's backings */
+    uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
+    uint64_t sync_scavenged; /* bytes released on the allocation path */
+    bool huge_pages;
+} pool_stats;
+
+int pool_set_new(const policy *p, pool_set **out, char *err, size_t errlen);
+void pool_set_free(pool_set *s);
+/* Takes the live part of a reloaded policy (limits, quotas, access,
+ * scavenger settings). The caller has checked with policy_diff that
+ * nothing needs a restart; pools are matched by name. `p` must outlive
+ * the set or the next apply. */
+void pool_set_apply(pool_set *s, const policy *p);
+size_t pool_set_count(const pool_set *s);
+pool *pool_set_at(const pool_set *s, size_t i);
+pool *pool_set_find(const pool_set *s, const char *name);
+
+const char *pool_name(const pool *p);
+const policy_pool *pool_policy(const pool *p);
+void pool_get_stats(const pool *p, pool_stats *out);
+
+/* A connection as the pools see it. */
+pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
+                             size_t ngids, uint32_t max_blocks);
+/* Lets go of everything the client holds, at once. */
+void pool_client_free(pool_client *c, uint64_t now);
+uint64_t pool_client_blocks(const pool_client *c);
+uint64_t pool_client_bytes(const pool_client *c);
+/* Bytes the client allocated in `p` and still holds (what its quota counts). */
+uint64_t pool_client_use(const pool_client *c, const pool *p);
+
+int pool_alloc(pool_client *c, const char *pool_name, uint64_t size,
+               unsigned flags, uint64_t now, pool_grant *out);
+int pool_share(pool_client *c, uint64_t block_id, unsigned prot,
+               mempool_handle *out);
+int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out);
+int pool_release(pool_client *c, uint64_t block_id, uint64_t now);
+int pool_client_info(const pool_client *c, const char *pool_name,
+                     mempool_info *out);
+
+/* The scavenger's hands. Gives back to the OS up to `max_bytes` of warm
+ * memory that has been free since before `idle_before`, highest addresses
+ * first; returns the bytes released. */
+uint64_t pool_release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before);
+/* The scavenger's bookkeeping, shown in stats. */
+void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms);
+
+#endif

@@ -1,0 +1,300 @@
+/* Who holds what: a client's holds on blocks, the handles that share
+ * them, per-pool quotas and the pools' access lists. */
+#include "pool_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CLIENT_MAX_GROUPS 64
+
+typedef struct hold {
+    block *blk;
+    unsigned prot;
+    bool allocated; /* the allocation's hold: it counts toward the quota */
+    struct hold *next_same; /* other holds of the same block by this client */
+} hold;
+
+struct pool_client {
+    pool_set *set;
+    uint32_t uid;
+    uint32_t gids[CLIENT_MAX_GROUPS];
+    size_t ngids;
+    uint32_t max_blocks;
+    uint64_t nholds, bytes;
+    idtable holds; /* block id -> hold chain */
+    uint64_t *use; /* per pool: bytes allocated and held (quota) */
+};
+
+pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
+                             size_t ngids, uint32_t max_blocks)
+{
+    pool_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->use = calloc(s->npools ? s->npools : 1, sizeof *c->use);
+    if (c->use == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->set = s;
+    c->uid = uid;
+    c->ngids = ngids < CLIENT_MAX_GROUPS ? ngids : CLIENT_MAX_GROUPS;
+    memcpy(c->gids, gids, c->ngids * sizeof *gids);
+    c->max_blocks = max_blocks;
+    idtable_init(&c->holds);
+    return c;
+}
+
+static void hold_drop(pool_client *c, hold *h, uint64_t now)
+{
+    block *b = h->blk;
+    if (h->allocated)
+        c->use[b->pool->index] -= b->size;
+    c->nholds--;
+    c->bytes -= b->size;
+    b->pool->holders--;
+    if (--b->holders == 0)
+        pool_block_retire(b, now);
+    free(h);
+}
+
+void pool_client_free(pool_client *c, uint64_t now)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->holds.cap; i++) {
+        for (hold *h = c->holds.values[i]; c->holds.keys[i] != 0 && h != NULL;) {
+            hold *next = h->next_same;
+            hold_drop(c, h, now);
+            h = next;
+        }
+    }
+    idtable_destroy(&c->holds);
+    free(c->use);
+    free(c);
+}
+
+uint64_t pool_client_blocks(const pool_client *c) { return c->nholds; }
+
+uint64_t pool_client_bytes(const pool_client *c) { return c->bytes; }
+
+uint64_t pool_client_use(const pool_client *c, const pool *p)
+{
+    return c->use[p->index];
+}
+
+static int hold_add(pool_client *c, block *b, unsigned prot, bool allocated)
+{
+    hold *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return MEMPOOL_ENOMEM;
+    *h = (hold){ .blk = b, .prot = prot, .allocated = allocated };
+    h->next_same = idtable_remove(&c->holds, b->id);
+    if (idtable_put(&c->holds, b->id, h) != 0) {
+        if (h->next_same != NULL)
+            idtable_put(&c->holds, b->id, h->next_same);
+        free(h);
+        return MEMPOOL_ENOMEM;
+    }
+    if (allocated)
+        c->use[b->pool->index] += b->size;
+    c->nholds++;
+    c->bytes += b->size;
+    b->holders++;
+    b->pool->holders++;
+    return 0;
+}
+
+static bool admitted(const pool_client *c, const pool *p)
+{
+    if (policy_pool_admits(p->cfg, c->uid, c->gids, c->ngids))
+        return true;
+    log_warn("access denied: uid %u to pool %s", (unsigned)c->uid, p->cfg->name);
+    return false;
+}
+
+static void grant_fill(const block *b, unsigned prot, pool_grant *g)
+{
+    const pool *p = b->pool;
+    bool shared = p->cfg->isolation == POLICY_ISOLATION_POOL;
+    *g = (pool_grant){
+        .block_id = b->id,
+        .addr = b->addr,
+        .size = b->size,
+        .offset = shared ? (uint64_t)(b->addr - p->base) : 0,
+        .backing_fd = shared ? p->shared.fd : b->backing.fd,
+        /* A shared backing is named by pool and protection, so each
+         * connection receives it once per protection. */
+        .backing_id = shared ? (1ULL << 63) | ((uint64_t)p->index << 2) | prot : b->id,
+        .prot = prot,
+        .shared_backing = shared,
+        .backing_addr = shared ? p->base : b->addr,
+        .backing_size = shared ? p->cfg->reserve : b->size,
+    };
+}
+
+static int check_alloc(const pool_client *c, const pool *p, uint64_t size)
+{
+    if (!admitted(c, p))
+        return MEMPOOL_EACCES;
+    if (policy_pool_read_only(p->cfg, c->uid)) {
+        log_warn("access denied: uid %u may only read pool %s", (unsigned)c->uid,
+                 p->cfg->name);
+        return MEMPOOL_EACCES;
+    }
+    if (c->nholds >= c->max_blocks)
+        return MEMPOOL_ELIMIT;
+    uint64_t rounded = (size + p->page - 1) / p->page * p->page;
+    if (size > p->cfg->max_block || rounded > p->cfg->max_block)
+        return MEMPOOL_E2BIG;
+    if (c->use[p->index] + rounded > p->cfg->quota)
+        return MEMPOOL_EDQUOT;
+    return 0;
+}
+
+int pool_alloc(pool_client *c, const char *name, uint64_t size, unsigned flags,
+               uint64_t now, pool_grant *out)
+{
+    pool *p = pool_set_find(c->set, name);
+    if (p == NULL)
+        return MEMPOOL_ENOPOOL;
+    if (size == 0 || (flags & ~(MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)))
+        return MEMPOOL_EINVAL;
+    int rc = check_alloc(c, p, size);
+    block *b;
+    if (rc != 0 || (rc = pool_block_new(p, size, c->uid, flags, &b)) != 0)
+        return rc;
+    if ((rc = hold_add(c, b, MEMPOOL_READ | MEMPOOL_WRITE, true)) != 0) {
+        pool_block_retire(b, now);
+        return rc;
+    }
+    grant_fill(b, MEMPOOL_READ | MEMPOOL_WRITE, out);
+    return 0;
+}
+
+static hold *hold_find(const pool_client *c, uint64_t block_id)
+{
+    return block_id == 0 ? NULL : idtable_get(&c->holds, block_id);
+}
+
+static unsigned held_prot(const hold *h)
+{
+    unsigned prot = 0;
+    for (; h != NULL; h = h->next_same)
+        prot |= h->prot;
+    return prot;
+}
+
+static int new_handle(pool_set *s, handle_entry *e)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        if (getentropy(e->handle.bytes, sizeof e->handle.bytes) != 0)
+            return MEMPOOL_EIO;
+        uint64_t key;
+        memcpy(&key, e->handle.bytes, sizeof key);
+        int rc = idtable_put(&s->handles, key, e);
+        if (rc == 0)
+            return 0;
+        if (rc != -EEXIST && rc != -EINVAL)
+            return MEMPOOL_ENOMEM;
+    }
+    return MEMPOOL_EIO;
+}
+
+int pool_share(pool_client *c, uint64_t block_id, unsigned prot, mempool_handle *out)
+{
+    if (prot != MEMPOOL_READ && prot != (MEMPOOL_READ | MEMPOOL_WRITE))
+        return MEMPOOL_EINVAL;
+    hold *h = hold_find(c, block_id);
+    if (h == NULL)
+        return MEMPOOL_ENOBLOCK;
+    if ((held_prot(h) & prot) != prot)
+        return MEMPOOL_EPERM;
+    handle_entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return MEMPOOL_ENOMEM;
+    int rc = new_handle(c->set, e);
+    if (rc != 0) {
+        free(e);
+        return rc;
+    }
+    e->blk = h->blk;
+    e->prot = prot;
+    e->next = h->blk->handles;
+    h->blk->handles = e;
+    if (prot & MEMPOOL_WRITE)
+        h->blk->writer_uid = POOL_UID_MIXED; /* another uid may write it */
+    *out = e->handle;
+    return 0;
+}
+
+static handle_entry *handle_find(const pool_set *s, const mempool_handle *h)
+{
+    uint64_t key;
+    memcpy(&key, h->bytes, sizeof key);
+    handle_entry *e = idtable_get(&s->handles, key);
+    /* The key is only 8 of the 32 bytes: compare them all. */
+    if (e == NULL || memcmp(e->handle.bytes, h->bytes, sizeof h->bytes) != 0)
+        return NULL;
+    return e;
+}
+
+int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
+{
+    handle_entry *e = handle_find(c->set, h);
+    if (e == NULL)
+        return MEMPOOL_EBADHANDLE;
+    block *b = e->blk;
+    if (!admitted(c, b->pool))
+        return MEMPOOL_EACCES;
+    if (c->nholds >= c->max_blocks)
+        return MEMPOOL_ELIMIT;
+    unsigned prot = e->prot;
+    /* A read-only user of the pool gets a read-only mapping, whatever the
+     * handle allows. */
+    if (policy_pool_read_only(b->pool->cfg, c->uid))
+        prot = MEMPOOL_READ;
+    int rc = hold_add(c, b, prot, false);
+    if (rc == 0)
+        grant_fill(b, prot, out);
+    return rc;
+}
+
+int pool_release(pool_client *c, uint64_t block_id, uint64_t now)
+{
+    hold *h = hold_find(c, block_id);
+    if (h == NULL)
+        return MEMPOOL_ENOBLOCK;
+    idtable_remove(&c->holds, block_id);
+    if (h->next_same != NULL)
+        idtable_put(&c->holds, block_id, h->next_same);
+    hold_drop(c, h, now);
+    return 0;
+}
+
+int pool_client_info(const pool_client *c, const char *name, mempool_info *out)
+{
+    pool *p = pool_set_find(c->set, name);
+    if (p == NULL)
+        return MEMPOOL_ENOPOOL;
+    if (!admitted(c, p))
+        return MEMPOOL_EACCES;
+    *out = (mempool_info){
+        .page_size = p->page,
+        .limit = p->cfg->limit,
+        .in_use = p->in_use,
+        .warm = p->warm,
+        .quota = p->cfg->quota,
+        .client_use = c->use[p->index],
+        .released = p->released,
+        .scavenger_runs = p->scavenger_runs,
+        .scavenger_cpu_ns = p->scavenger_cpu_ns,
+        .last_scavenge_ms = p->last_scavenge_ms,
+    };
+    return 0;
+}

@@ -1,0 +1,72 @@
+/* What pool.c (memory: pools and blocks) and pool_client.c (who holds
+ * what: clients, holds, handles, quotas, access) share. Not for other
+ * modules: they use pool.h. */
+#ifndef MEMPOOL_POOL_INTERNAL_H
+#define MEMPOOL_POOL_INTERNAL_H
+
+#include "arena.h"
+#include "idtable.h"
+#include "mem.h"
+#include "pool.h"
+
+/* writer_uid of a block written by more than one uid: never reused dirty. */
+#define POOL_UID_MIXED UINT32_MAX
+
+typedef struct handle_entry handle_entry;
+
+typedef struct block {
+    uint64_t id;
+    pool *pool;
+    uint64_t start, npages; /* in pool pages */
+    char *addr;             /* the daemon's mapping */
+    uint64_t size;
+    mem_backing backing;    /* own (block isolation) or the pool's */
+    uint32_t writer_uid;    /* whose data the memory may hold */
+    uint32_t holders;
+    uint64_t freed_at;      /* warm blocks: when the last holder let go */
+    struct block *warm_prev, *warm_next; /* warm list, oldest first */
+    struct block *size_next;             /* warm blocks of the same size */
+    handle_entry *handles;               /* handles naming this block */
+} block;
+
+struct handle_entry {
+    mempool_handle handle;
+    block *blk;
+    unsigned prot;
+    handle_entry *next; /* of the same block */
+};
+
+struct pool {
+    pool_set *set;
+    size_t index;
+    const policy_pool *cfg;
+    uint64_t page;
+    mem_region *region;
+    char *base;
+    arena *arena;
+    mem_backing shared;   /* pool isolation: one backing for the pool */
+    uint64_t mapped_top;  /* pool isolation: no page at or above is mapped */
+    uint64_t in_use, warm, released, sync_scavenged, blocks, holders;
+    block *warm_head, *warm_tail; /* block isolation: freed blocks */
+    idtable warm_by_size;         /* npages -> newest warm block */
+    uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
+};
+
+struct pool_set {
+    pool *pools;
+    size_t npools;
+    idtable blocks;  /* id -> live block */
+    idtable handles; /* first 8 handle bytes -> handle_entry */
+    uint64_t next_block_id;
+};
+
+/* pool.c: memory. */
+int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
+                   block **out);
+/* The last holder let go: the block turns warm (or its pages go back to
+ * the pool's free runs) and its handles die. */
+void pool_block_retire(block *b, uint64_t now);
+/* Drops every handle naming the block. */
+void pool_block_forget_handles(block *b);
+
+#endif

@@ -1,0 +1,409 @@
+/* The client socket. One libuv loop; each connection is a socket watched
+ * with uv_poll_t and read and written with recvmsg/sendmsg through the
+ * handoff layer (libuv's pipes cannot carry a memfd next to a frame).
+ *
+ * Requests are served synchronously, in order, one frame at a time: a
+ * reply is written before the next frame is read. A frame that cannot be
+ * decoded gets an error reply and ends its session; a session that does
+ * not read its replies (its socket buffer is full) is closed rather than
+ * allowed to stall the loop. Nothing a session does reaches another. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "handoff.h"
+#include "idtable.h"
+#include "log.h"
+#include "peer.h"
+#include "proto.h"
+
+/* Frames served per wake-up of one session before the loop moves on, so
+ * a busy client cannot starve the others. */
+#define FRAMES_PER_WAKEUP 32
+
+typedef struct session {
+    uv_poll_t poll;
+    server *srv;
+    int fd;
+    uint64_t id;
+    peer_cred cred;
+    pool_client *pc;
+    bool greeted;
+    bool closing;
+    char name[PROTO_CLIENT_NAME_MAX + 1];
+    uint64_t connected_ms;
+    idtable sent_backings; /* shared backings this connection has */
+    struct session *prev, *next;
+} session;
+
+struct server {
+    daemon_state *d;
+    uv_poll_t listen_poll;
+    int listen_fd;
+    bool listening;
+    session *sessions;
+    uint64_t next_session_id;
+    server_stats stats;
+};
+
+typedef struct request {
+    session *s;
+    proto_header h;
+    const unsigned char *payload;
+} request;
+
+/* ---- replies ------------------------------------------------------------- */
+
+static int send_frame(session *s, const unsigned char *frame, size_t len,
+                      const handoff_object *obj)
+{
+    int rc = handoff_send(s->fd, frame, len, obj);
+    if (rc < 0) {
+        log_info("session %llu (pid %d): cannot reply (%s); closing",
+                 (unsigned long long)s->id, (int)s->cred.pid, strerror(-rc));
+        s->closing = true;
+    }
+    return rc;
+}
+
+static int reply_error(session *s, const proto_header *h, int status)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    size_t n = proto_error_reply(frame, h->type, h->request_id, status);
+    return send_frame(s, frame, n, NULL);
+}
+
+static int reply(session *s, const proto_header *h, const unsigned char *payload,
+                 size_t len, const handoff_object *obj)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    size_t n = proto_encode_reply(frame, h->type, h->request_id, 0, payload, len);
+    return send_frame(s, frame, n, obj);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static int serve_hello(request *r)
+{
+    proto_hello m;
+    proto_hello_reply out = { .daemon_pid = (uint32_t)getpid(), .session_id = r->s->id };
+    if (r->s->greeted || proto_get_hello(r->payload, &m) != 0)
+        return MEMPOOL_EPROTO;
+    uint16_t top = m.max_version < PROTO_VERSION ? m.max_version : PROTO_VERSION;
+    if (top < PROTO_MIN_VERSION || top < m.min_version)
+        return MEMPOOL_EVERSION;
+    out.version = top;
+    memcpy(r->s->name, m.name, sizeof r->s->name);
+    r->s->greeted = true;
+    unsigned char payload[PROTO_MAX_FRAME];
+    return reply(r->s, &r->h, payload, proto_put_hello_reply(payload, &out), NULL);
+}
+
+/* Sends a block's grant: the backing goes along unless this connection
+ * already has it (a shared backing is sent once per connection). */
+static int send_grant(request *r, const pool_grant *g)
+{
+    session *s = r->s;
+    proto_block_reply m = { .block_id = g->block_id, .size = g->size, .offset = g->offset,
+                            .backing_id = g->backing_id, .prot = g->prot };
+    handoff_object obj = HANDOFF_OBJECT_NONE;
+    bool send_backing = !g->shared_backing || idtable_get(&s->sent_backings, g->backing_id) == NULL;
+    if (send_backing) {
+        int rc = handoff_export(g->backing_fd, g->backing_addr, g->backing_size, g->prot, &obj);
+        if (rc != 0) {
+            log_error("handoff_export of block %llu failed: %s",
+                      (unsigned long long)g->block_id, strerror(-rc));
+            return MEMPOOL_EIO;
+        }
+        m.backing_flags |= PROTO_BACKING_ATTACHED;
+    }
+    if (g->shared_backing)
+        m.backing_flags |= PROTO_BACKING_SHARED;
+    unsigned char payload[PROTO_MAX_FRAME];
+    int rc = reply(s, &r->h, payload, proto_put_block_reply(payload, &m), send_backing ? &obj : NULL);
+    handoff_object_close(&obj);
+    if (rc == 0 && send_backing && g->shared_backing)
+        idtable_put(&s->sent_backings, g->backing_id, s);
+    /* A failed send has marked the session closing: closing it releases
+     * the block with everything else. */
+    return 0;
+}
+
+static int serve_alloc(request *r)
+{
+    proto_alloc m;
+    pool_grant g;
+    if (proto_get_alloc(r->payload, &m) != 0)
+        return MEMPOOL_EPROTO;
+    int rc = pool_alloc(r->s->pc, m.pool, m.size, m.flags, daemon_now_ns(), &g);
+    if (rc != 0)
+        return rc;
+    if ((rc = send_grant(r, &g)) != 0)
+        pool_release(r->s->pc, g.block_id, daemon_now_ns());
+    return rc;
+}
+
+static int serve_attach(request *r)
+{
+    mempool_handle h;
+    pool_grant g;
+    proto_get_handle(r->payload, &h);
+    int rc = pool_attach(r->s->pc, &h, &g);
+    if (rc != 0)
+        return rc;
+    if ((rc = send_grant(r, &g)) != 0)
+        pool_release(r->s->pc, g.block_id, daemon_now_ns());
+    return rc;
+}
+
+static int serve_share(request *r)
+{
+    proto_share m;
+    mempool_handle h;
+    if (proto_get_share(r->payload, &m) != 0)
+        return MEMPOOL_EPROTO;
+    int rc = pool_share(r->s->pc, m.block_id, m.prot, &h);
+    if (rc != 0)
+        return rc;
+    unsigned char payload[PROTO_MAX_FRAME];
+    reply(r->s, &r->h, payload, proto_put_handle(payload, &h), NULL);
+    return 0;
+}
+
+static int serve_release(request *r)
+{
+    int rc = pool_release(r->s->pc, proto_get_u64(r->payload), daemon_now_ns());
+    if (rc == 0)
+        reply(r->s, &r->h, NULL, 0, NULL);
+    return rc;
+}
+
+static int serve_pool_info(request *r)
+{
+    char name[PROTO_POOL_NAME_MAX + 1];
+    mempool_info info;
+    if (proto_get_pool_name(r->payload, name) != 0)
+        return MEMPOOL_EPROTO;
+    int rc = pool_client_info(r->s->pc, name, &info);
+    if (rc != 0)
+        return rc;
+    unsigned char payload[PROTO_MAX_FRAME];
+    reply(r->s, &r->h, payload, proto_put_info(payload, &info), NULL);
+    return 0;
+}
+
+/* The request table: a handler per message type. */
+static int (*const handlers[])(request *) = {
+    [PROTO_HELLO] = serve_hello,
+    [PROTO_ALLOC] = serve_alloc,
+    [PROTO_SHARE] = serve_share,
+    [PROTO_ATTACH] = serve_attach,
+    [PROTO_RELEASE] = serve_release,
+    [PROTO_POOL_INFO] = serve_pool_info,
+};
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void session_closed(uv_handle_t *handle)
+{
+    session *s = handle->data;
+    close(s->fd);
+    free(s);
+}
+
+static void session_close(session *s)
+{
+    server *srv = s->srv;
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    srv->stats.clients--;
+    /* Everything it held goes back at once, in this loop turn. */
+    pool_client_free(s->pc, daemon_now_ns());
+    idtable_destroy(&s->sent_backings);
+    log_debug("session %llu (pid %d) closed", (unsigned long long)s->id, (int)s->cred.pid);
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, session_closed);
+}
+
+/* Decodes and serves one frame; false when the session must end. */
+static bool serve_frame(session *s, const unsigned char *frame, size_t len)
+{
+    request r = { .s = s, .payload = frame + PROTO_HEADER_SIZE };
+    int rc = proto_decode_header(frame, len, 0, &r.h);
+    if (rc == 0 && !s->greeted && r.h.type != PROTO_HELLO)
+        rc = MEMPOOL_EPROTO;
+    if (rc != 0) {
+        s->srv->stats.requests[0]++;
+        log_info("session %llu (pid %d, uid %u): malformed frame (%s); closing",
+                 (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
+                 mempool_err_name(rc));
+        /* Echo the type the frame claimed, if it got that far. */
+        proto_header bad = { .type = len >= 4 ? (uint16_t)(frame[2] | frame[3] << 8) : 0 };
+        reply_error(s, &bad, rc);
+        return false;
+    }
+    s->srv->stats.requests[r.h.type]++;
+    rc = handlers[r.h.type](&r);
+    if (rc != 0)
+        reply_error(s, &r.h, rc);
+    /* A failed HELLO or a protocol error inside a payload ends the session. */
+    return !s->closing && rc != MEMPOOL_EPROTO && (rc != MEMPOOL_EVERSION);
+}
+
+/* Serves the frames waiting on the socket, up to `max`. */
+static void session_drain(session *s, int max)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    for (int i = 0; i < max && !s->closing; i++) {
+        ssize_t n = handoff_recv(s->fd, frame, sizeof frame, NULL);
+        if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+            return;
+        if (n <= 0) {
+            if (n < 0) {
+                s->srv->stats.requests[0]++;
+                log_info("session %llu (pid %d): bad message (%s); closing",
+                         (unsigned long long)s->id, (int)s->cred.pid, strerror((int)-n));
+            }
+            s->closing = true;
+            return;
+        }
+        if (!serve_frame(s, frame, (size_t)n))
+            s->closing = true;
+    }
+}
+
+static void session_ready(uv_poll_t *poll, int status, int events)
+{
+    session *s = poll->data;
+    if (status < 0 || (events & UV_DISCONNECT))
+        s->closing = true;
+    else
+        session_drain(s, FRAMES_PER_WAKEUP);
+    if (s->closing)
+        session_close(s);
+}
+
+static session *session_new(server *srv, int fd)
+{
+    session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->srv = srv;
+    s->fd = fd;
+    s->id = ++srv->next_session_id;
+    s->connected_ms = (uint64_t)uv_now(srv->d->loop);
+    idtable_init(&s->sent_backings);
+    if (peer_credentials(fd, &s->cred) != 0 ||
+        (s->pc = pool_client_new(srv->d->pools, s->cred.uid, s->cred.groups, s->cred.ngroups,
+                                 srv->d->pol->max_blocks_per_client)) == NULL ||
+        uv_poll_init(srv->d->loop, &s->poll, fd) != 0) {
+        pool_client_free(s->pc, 0);
+        free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    return s;
+}
+
+static void refuse(server *srv, int fd, int status)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    size_t n = proto_error_reply(frame, PROTO_HELLO, 0, status);
+    handoff_send(fd, frame, n, NULL);
+    close(fd);
+    srv->stats.refused++;
+}
+
+static void accept_one(server *srv, int fd)
+{
+    if (srv->stats.clients >= srv->d->pol->max_clients) {
+        log_warn("refusing a client: max_clients (%u) reached", (unsigned)srv->d->pol->max_clients);
+        refuse(srv, fd, MEMPOOL_ELIMIT);
+        return;
+    }
+    session *s = session_new(srv, fd);
+    if (s == NULL) {
+        refuse(srv, fd, MEMPOOL_ENOMEM);
+        return;
+    }
+    s->next = srv->sessions;
+    if (srv->sessions != NULL)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->stats.clients++;
+    srv->stats.clients_total++;
+    uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, session_ready);
+    log_debug("session %llu: pid %d uid %u gid %u", (unsigned long long)s->id,
+              (int)s->cred.pid, (unsigned)s->cred.uid, (unsigned)s->cred.gid);
+}
+
+static void listen_ready(uv_poll_t *poll, int status, int events)
+{
+    server *srv = poll->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        /* accept, then fcntl: accept4 is Linux-only. */
+        int fd = accept(srv->listen_fd, NULL, NULL);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+            close(fd);
+            continue;
+        }
+        accept_one(srv, fd);
+    }
+}
+
+int server_start(daemon_state *d, int listen_fd, server **out)
+{
+    server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return -ENOMEM;
+    srv->d = d;
+    srv->listen_fd = listen_fd;
+    int rc = uv_poll_init(d->loop, &srv->listen_poll, listen_fd);
+    if (rc == 0)
+        rc = uv_poll_start(&srv->listen_poll, UV_READABLE, listen_ready);
+    if (rc != 0) {
+        free(srv);
+        return rc;
+    }
+    srv->listen_poll.data = srv;
+    srv->listening = true;
+    *out = srv;
+    return 0;
+}
+
+void server_stop(server *srv)
+{
+    if (srv->listening) {
+        uv_poll_stop(&srv->listen_poll);
+        uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+        srv->listening = false;
+    }
+    while (srv->sessions != NULL) {
+        session *s = srv->sessions;
+        /* Answer what the client already sent, then let it go. */
+        session_drain(s, FRAMES_PER_WAKEUP);
+        session_close(s);
+    }
+}
+
+void server_free(server *srv) { free(srv); }
+
+void server_get_stats(const server *srv, server_stats *out) { *out = srv->stats; }

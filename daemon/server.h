@@ -1,0 +1,24 @@
+/* The client socket: sessions, the request loop and the replies. */
+#ifndef MEMPOOL_SERVER_H
+#define MEMPOOL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+
+/* Serves clients on `listen_fd`, an already bound and listening socket of
+ * handoff_socket_type(). */
+int server_start(daemon_state *d, int listen_fd, server **out);
+/* Stops accepting, answers the requests already queued on every session,
+ * then closes them all (releasing what they held). */
+void server_stop(server *s);
+void server_free(server *s);
+
+typedef struct server_stats {
+    uint64_t clients, clients_total, refused;
+    uint64_t requests[8]; /* by proto_type; [0]: malformed frames */
+} server_stats;
+void server_get_stats(const server *s, server_stats *out);
+
+#endif

@@ -1,0 +1,120 @@
+# Lists what a configured and built CMake tree should contain, for the
+# checks of tests/darwin/cross-build.sh:
+#   cmake -DBUILD_DIR=<build tree> -DOUT=<file> -P inventory.cmake
+# BUILD_DIR must have been configured with a codemodel-v2 query of the CMake
+# file API and with CMAKE_EXPORT_COMPILE_COMMANDS. OUT receives one line
+# per artifact and per compiled source:
+#   artifact <TYPE> <target> <absolute path>
+#   object <target> <absolute source> <absolute object>
+#   uncompiled <target> <absolute source>   (a C source CMake compiles nowhere)
+# Reading the file API rather than globbing the tree is what lets the
+# script notice a source file that produced no object.
+
+if(NOT BUILD_DIR OR NOT OUT)
+  message(FATAL_ERROR "usage: cmake -DBUILD_DIR=dir -DOUT=file -P inventory.cmake")
+endif()
+
+function(read_json var path)
+  file(READ "${path}" text)
+  set(${var} "${text}" PARENT_SCOPE)
+endfunction()
+
+# The newest reply index names the codemodel file.
+file(GLOB indexes "${BUILD_DIR}/.cmake/api/v1/reply/index-*.json")
+list(SORT indexes)
+list(POP_BACK indexes index)
+if(NOT index)
+  message(FATAL_ERROR "no CMake file API reply in ${BUILD_DIR}")
+endif()
+read_json(index_json "${index}")
+string(JSON codemodel_file GET "${index_json}" reply codemodel-v2 jsonFile)
+read_json(codemodel "${BUILD_DIR}/.cmake/api/v1/reply/${codemodel_file}")
+string(JSON source_dir GET "${codemodel}" paths source)
+
+# source path -> object paths, from the compilation database.
+read_json(commands "${BUILD_DIR}/compile_commands.json")
+string(JSON ncommands LENGTH "${commands}")
+set(objects "")
+if(ncommands GREATER 0)
+  math(EXPR last "${ncommands} - 1")
+  foreach(i RANGE ${last})
+    string(JSON src GET "${commands}" ${i} file)
+    string(JSON dir GET "${commands}" ${i} directory)
+    # CMake writes an "output" member from 3.26 on; before, the object is
+    # the -o argument of the command.
+    string(JSON obj ERROR_VARIABLE no_output GET "${commands}" ${i} output)
+    if(no_output)
+      string(JSON command GET "${commands}" ${i} command)
+      string(REGEX MATCH " -o ([^ ]+)" match "${command}")
+      set(obj "${CMAKE_MATCH_1}")
+    endif()
+    if(NOT IS_ABSOLUTE "${obj}")
+      set(obj "${dir}/${obj}")
+    endif()
+    list(APPEND objects "${src}|${obj}")
+  endforeach()
+endif()
+
+# The object a target built for a source: CMake puts it under
+# CMakeFiles/<target>.dir/, which tells targets sharing a file apart.
+function(object_of target src out)
+  set(${out} "" PARENT_SCOPE)
+  foreach(pair IN LISTS objects)
+    string(REPLACE "|" ";" pair "${pair}")
+    list(GET pair 0 s)
+    list(GET pair 1 o)
+    if(s STREQUAL src AND o MATCHES "/CMakeFiles/${target}\\.dir/")
+      set(${out} "${o}" PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+endfunction()
+
+function(list_target target_json_file)
+  read_json(t "${BUILD_DIR}/.cmake/api/v1/reply/${target_json_file}")
+  string(JSON name GET "${t}" name)
+  string(JSON type GET "${t}" type)
+  string(JSON nartifacts ERROR_VARIABLE no_artifacts LENGTH "${t}" artifacts)
+  if(NOT no_artifacts AND nartifacts GREATER 0)
+    math(EXPR last "${nartifacts} - 1")
+    foreach(i RANGE ${last})
+      string(JSON path GET "${t}" artifacts ${i} path)
+      if(NOT IS_ABSOLUTE "${path}")
+        set(path "${BUILD_DIR}/${path}")
+      endif()
+      file(APPEND "${OUT}" "artifact ${type} ${name} ${path}\n")
+    endforeach()
+  endif()
+  string(JSON nsources ERROR_VARIABLE no_sources LENGTH "${t}" sources)
+  if(no_sources OR nsources EQUAL 0)
+    return()
+  endif()
+  math(EXPR last "${nsources} - 1")
+  foreach(i RANGE ${last})
+    string(JSON src GET "${t}" sources ${i} path)
+    if(NOT IS_ABSOLUTE "${src}")
+      set(src "${source_dir}/${src}")
+    endif()
+    string(JSON group ERROR_VARIABLE not_compiled GET "${t}" sources ${i} compileGroupIndex)
+    if(not_compiled)
+      if(src MATCHES "\\.c$")
+        file(APPEND "${OUT}" "uncompiled ${name} ${src}\n")
+      endif()
+      continue()
+    endif()
+    object_of("${name}" "${src}" obj)
+    if(obj)
+      file(APPEND "${OUT}" "object ${name} ${src} ${obj}\n")
+    else()
+      file(APPEND "${OUT}" "uncompiled ${name} ${src}\n")
+    endif()
+  endforeach()
+endfunction()
+
+file(WRITE "${OUT}" "")
+string(JSON ntargets LENGTH "${codemodel}" configurations 0 targets)
+math(EXPR last "${ntargets} - 1")
+foreach(i RANGE ${last})
+  string(JSON target_file GET "${codemodel}" configurations 0 targets ${i} jsonFile)
+  list_target("${target_file}")
+endforeach()

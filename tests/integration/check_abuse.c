@@ -1,0 +1,266 @@
+/* Bad input against the real daemon: each malformed frame gets an error
+ * reply or a closed session, never a crash, and a client connected at the
+ * same time keeps working. */
+#include <check.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "proto.h"
+
+static fixture fx;
+static mempool_client *bystander;
+
+static void setup(void)
+{
+    fixture_start(&fx, "pools:\n  - name: default\n    reserve: 1GiB\n    limit: 64MiB\n");
+    bystander = connect_or_die(&fx);
+}
+
+static void teardown(void)
+{
+    mempool_disconnect(bystander);
+    ck_assert_int_eq(fixture_stop(&fx), 0); /* it never crashed */
+    fixture_cleanup(&fx);
+}
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    strcpy(sa.sun_path, fx.socket);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void send_raw(int fd, const void *frame, size_t len)
+{
+    ck_assert_int_eq(send(fd, frame, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Reads one reply and returns its status (decoding it as a reply). */
+static int32_t recv_status(int fd)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    ssize_t n = recv(fd, frame, sizeof frame, 0);
+    ck_assert_int_ge(n, PROTO_HEADER_SIZE);
+    proto_header h;
+    ck_assert_int_eq(proto_decode_header(frame, (size_t)n, 1, &h), 0);
+    return h.status;
+}
+
+static void expect_closed(int fd)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    ck_assert_int_eq(recv(fd, frame, sizeof frame, 0), 0);
+    close(fd);
+}
+
+static void hello(int fd)
+{
+    unsigned char payload[64], frame[PROTO_MAX_FRAME];
+    proto_hello m = { .min_version = PROTO_MIN_VERSION, .max_version = PROTO_VERSION };
+    strcpy(m.name, "abuse");
+    size_t len = proto_encode_request(frame, PROTO_HELLO, 1, payload, proto_put_hello(payload, &m));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), 0);
+}
+
+/* The bystander can still allocate, write and release. */
+static void bystander_works(void)
+{
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(bystander, "default", 4096, 0, &b), 0);
+    memset(b.addr, 1, b.size);
+    ck_assert_int_eq(mempool_release(bystander, &b), 0);
+}
+
+static size_t alloc_frame(unsigned char *frame, const char *pool, uint64_t size)
+{
+    unsigned char payload[PROTO_MAX_FRAME];
+    proto_alloc m = { .size = size };
+    strcpy(m.pool, pool);
+    return proto_encode_request(frame, PROTO_ALLOC, 2, payload, proto_put_alloc(payload, &m));
+}
+
+START_TEST(truncated_frame_closes_the_session)
+{
+    int fd = raw_connect();
+    unsigned char frame[PROTO_MAX_FRAME];
+    size_t len = alloc_frame(frame, "default", 4096);
+    hello(fd);
+    send_raw(fd, frame, len - 5);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+    expect_closed(fd);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(frame_before_hello_closes_the_session)
+{
+    int fd = raw_connect();
+    unsigned char frame[PROTO_MAX_FRAME];
+    send_raw(fd, frame, alloc_frame(frame, "default", 4096));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+    expect_closed(fd);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(unsupported_version_is_refused)
+{
+    int fd = raw_connect();
+    unsigned char payload[64], frame[PROTO_MAX_FRAME];
+    proto_hello m = { .min_version = PROTO_VERSION + 1, .max_version = PROTO_VERSION + 5 };
+    size_t len = proto_encode_request(frame, PROTO_HELLO, 1, payload, proto_put_hello(payload, &m));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EVERSION);
+    expect_closed(fd);
+    /* A later frame with a wrong header version, after a good hello. */
+    fd = raw_connect();
+    hello(fd);
+    len = alloc_frame(frame, "default", 4096);
+    frame[0] = 0x7f;
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EVERSION);
+    expect_closed(fd);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(unknown_type_and_wrong_length_and_flags)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    for (int kind = 0; kind < 3; kind++) {
+        int fd = raw_connect();
+        hello(fd);
+        size_t len = alloc_frame(frame, "default", 4096);
+        if (kind == 0)
+            frame[2] = 99; /* type */
+        else if (kind == 1)
+            frame[20] = (unsigned char)(frame[20] + 1); /* length */
+        else
+            frame[4] = 1; /* flags */
+        send_raw(fd, frame, kind == 1 ? len + 1 : len);
+        ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+        expect_closed(fd);
+    }
+    bystander_works();
+}
+END_TEST
+
+START_TEST(oversized_and_hostile_frames)
+{
+    unsigned char big[4096];
+    memset(big, 0xff, sizeof big);
+    int fd = raw_connect();
+    hello(fd);
+    send_raw(fd, big, sizeof big);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+    expect_closed(fd);
+    /* A hostile size in a well-formed frame is an error, not a crash. */
+    fd = raw_connect();
+    hello(fd);
+    unsigned char frame[PROTO_MAX_FRAME];
+    send_raw(fd, frame, alloc_frame(frame, "default", UINT64_MAX));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_E2BIG);
+    send_raw(fd, frame, alloc_frame(frame, "default", 0));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EINVAL);
+    close(fd);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(unknown_pool_handle_and_block_keep_the_session)
+{
+    int fd = raw_connect();
+    unsigned char frame[PROTO_MAX_FRAME], payload[PROTO_MAX_FRAME];
+    hello(fd);
+    send_raw(fd, frame, alloc_frame(frame, "nosuchpool", 4096));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_ENOPOOL);
+    mempool_handle h;
+    memset(&h, 0x42, sizeof h);
+    size_t len = proto_encode_request(frame, PROTO_ATTACH, 3, payload, proto_put_handle(payload, &h));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EBADHANDLE);
+    len = proto_encode_request(frame, PROTO_RELEASE, 4, payload, proto_put_u64(payload, 12345));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_ENOBLOCK);
+    close(fd);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(descriptors_sent_to_the_daemon_are_refused)
+{
+    int fd = raw_connect();
+    hello(fd);
+    int fds_before = fixture_fd_count(&fx);
+    unsigned char frame[PROTO_MAX_FRAME];
+    size_t len = alloc_frame(frame, "default", 4096);
+    int passed = open("/dev/null", O_RDONLY);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = { frame, len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                          .msg_controllen = sizeof ctl.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed, sizeof passed);
+    ck_assert_int_eq(sendmsg(fd, &msg, MSG_NOSIGNAL), (ssize_t)len);
+    close(passed);
+    expect_closed(fd);
+    /* The descriptor it was sent is closed, with the session. */
+    ck_assert_int_eq(wait_fd_count(&fx, fds_before - 1), fds_before - 1);
+    bystander_works();
+}
+END_TEST
+
+START_TEST(random_garbage_never_crashes_the_daemon)
+{
+    unsigned char junk[300];
+    srand(7);
+    for (int round = 0; round < 200; round++) {
+        int fd = raw_connect();
+        if (round % 2)
+            hello(fd);
+        size_t len = 1 + (size_t)rand() % sizeof junk;
+        for (size_t i = 0; i < len; i++)
+            junk[i] = (unsigned char)rand();
+        send_raw(fd, junk, len);
+        close(fd);
+    }
+    bystander_works();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("abuse");
+    TCase *tc = tcase_create("abuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, truncated_frame_closes_the_session);
+    tcase_add_test(tc, frame_before_hello_closes_the_session);
+    tcase_add_test(tc, unsupported_version_is_refused);
+    tcase_add_test(tc, unknown_type_and_wrong_length_and_flags);
+    tcase_add_test(tc, oversized_and_hostile_frames);
+    tcase_add_test(tc, unknown_pool_handle_and_block_keep_the_session);
+    tcase_add_test(tc, descriptors_sent_to_the_daemon_are_refused);
+    tcase_add_test(tc, random_garbage_never_crashes_the_daemon);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,71 @@
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "idtable.h"
+
+START_TEST(put_get_remove)
+{
+    idtable t;
+    int a, b;
+    idtable_init(&t);
+    ck_assert_int_eq(idtable_put(&t, 7, &a), 0);
+    ck_assert_int_eq(idtable_put(&t, 9, &b), 0);
+    ck_assert_int_eq(idtable_put(&t, 7, &b), -EEXIST);
+    ck_assert_int_eq(idtable_put(&t, 0, &b), -EINVAL);
+    ck_assert_ptr_eq(idtable_get(&t, 7), &a);
+    ck_assert_ptr_eq(idtable_get(&t, 9), &b);
+    ck_assert_ptr_null(idtable_get(&t, 8));
+    ck_assert_ptr_eq(idtable_remove(&t, 7), &a);
+    ck_assert_ptr_null(idtable_get(&t, 7));
+    ck_assert_ptr_null(idtable_remove(&t, 7));
+    ck_assert_uint_eq(t.count, 1);
+    idtable_destroy(&t);
+}
+END_TEST
+
+/* Random puts and removes against a plain array model: every key stays
+ * findable across growth and backward-shift deletion. */
+START_TEST(matches_a_model_under_churn)
+{
+    enum { KEYS = 5000, STEPS = 200000 };
+    static int present[KEYS];
+    idtable t;
+    idtable_init(&t);
+    srand(12345);
+    for (int step = 0; step < STEPS; step++) {
+        int k = rand() % KEYS;
+        uint64_t key = (uint64_t)k * 64 + 1; /* clustered keys */
+        if (present[k]) {
+            ck_assert_ptr_eq(idtable_remove(&t, key), &present[k]);
+            present[k] = 0;
+        } else {
+            ck_assert_int_eq(idtable_put(&t, key, &present[k]), 0);
+            present[k] = 1;
+        }
+    }
+    size_t count = 0;
+    for (int k = 0; k < KEYS; k++) {
+        void *v = idtable_get(&t, (uint64_t)k * 64 + 1);
+        ck_assert_ptr_eq(v, present[k] ? &present[k] : NULL);
+        count += present[k] != 0;
+    }
+    ck_assert_uint_eq(t.count, count);
+    idtable_destroy(&t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("idtable");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, put_get_remove);
+    tcase_add_test(tc, matches_a_model_under_churn);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

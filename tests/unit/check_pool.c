@@ -1,0 +1,365 @@
+/* daemon/pool.c and pool_client.c: blocks, holders, handles, quotas,
+ * access, zeroing and warm memory, checked against what the kernel
+ * reports (memfd st_blocks, smaps residency) as well as our counters. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mem.h"
+#include "policy.h"
+#include "pool.h"
+
+#define MiB (1024ULL * 1024)
+
+static const char policy_text[] =
+    "pools:\n"
+    "  - name: blk\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    quota: 32MiB\n"
+    "    max_block: 16MiB\n"
+    "  - name: shr\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    isolation: pool\n"
+    "  - name: rootonly\n"
+    "    reserve: 64MiB\n"
+    "    limit: 16MiB\n"
+    "    access: { users: [0], read_only_users: [4242] }\n";
+
+static policy *pol;
+static pool_set *set;
+
+static void setup(void)
+{
+    policy_error err = { 0 };
+    ck_assert_msg(policy_load_buffer("check_pool", policy_text, strlen(policy_text), &pol, &err) == 0,
+                  "%s", err.text);
+    char msg[256];
+    ck_assert_int_eq(pool_set_new(pol, &set, msg, sizeof msg), 0);
+}
+
+static void teardown(void)
+{
+    pool_set_free(set);
+    policy_free(pol);
+}
+
+static pool_client *client(uint32_t uid)
+{
+    uint32_t gid = uid;
+    pool_client *c = pool_client_new(set, uid, &gid, 1, 1000);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+static pool_stats stats_of(const char *name)
+{
+    pool_stats st;
+    pool_get_stats(pool_set_find(set, name), &st);
+    return st;
+}
+
+static int64_t fd_resident(int fd)
+{
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+/* What a client would map: the grant's backing at its offset. */
+static unsigned char *map_grant(const pool_grant *g)
+{
+    void *p = mmap(NULL, g->size, PROT_READ | PROT_WRITE, MAP_SHARED, g->backing_fd, (off_t)g->offset);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    return p;
+}
+
+START_TEST(alloc_maps_a_backing_the_kernel_fills)
+{
+    pool_client *c = client(1000);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(c, "blk", 8 * MiB, 0, 1, &g), 0);
+    ck_assert_uint_eq(g.size, 8 * MiB);
+    ck_assert_int_eq(fd_resident(g.backing_fd), 0);
+    unsigned char *p = map_grant(&g);
+    memset(p, 0xab, g.size);
+    ck_assert_int_ge(fd_resident(g.backing_fd), (int64_t)(8 * MiB));
+    /* The daemon's mapping sees the client's bytes: the same pages. */
+    ck_assert_uint_eq(((unsigned char *)g.addr)[12345], 0xab);
+    ck_assert_uint_eq(stats_of("blk").in_use, 8 * MiB);
+    munmap(p, g.size);
+    pool_client_free(c, 2);
+    ck_assert_uint_eq(stats_of("blk").in_use, 0);
+    ck_assert_uint_eq(stats_of("blk").warm, 8 * MiB);
+}
+END_TEST
+
+START_TEST(sizes_round_up_to_whole_pages)
+{
+    pool_client *c = client(1000);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(c, "blk", 1, 0, 1, &g), 0);
+    ck_assert_uint_eq(g.size, mem_page_size());
+    pool_client_free(c, 2);
+}
+END_TEST
+
+START_TEST(limits_quota_and_max_block_refuse_cleanly)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, "blk", 17 * MiB, 0, 1, &g), MEMPOOL_E2BIG);
+    ck_assert_int_eq(pool_alloc(a, "blk", 16 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(a, "blk", 16 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(a, "blk", 1, 0, 1, &g), MEMPOOL_EDQUOT);
+    ck_assert_int_eq(pool_alloc(b, "blk", 16 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(b, "blk", 16 * MiB, 0, 1, &g), 0);
+    /* 64 MiB in use: the pool limit, with nothing warm to give back. */
+    mem_counters before, after;
+    mem_total_counters(&before);
+    ck_assert_int_eq(pool_alloc(b, "blk", 4 * MiB, 0, 1, &g), MEMPOOL_ENOMEM);
+    mem_total_counters(&after);
+    ck_assert_mem_eq(&before, &after, sizeof before);
+    ck_assert_uint_eq(stats_of("blk").in_use, 64 * MiB);
+    ck_assert_uint_eq(stats_of("blk").blocks, 4);
+    ck_assert_int_eq(pool_alloc(b, "nope", 1, 0, 1, &g), MEMPOOL_ENOPOOL);
+    ck_assert_int_eq(pool_alloc(b, "blk", 0, 0, 1, &g), MEMPOOL_EINVAL);
+    pool_client_free(a, 2);
+    pool_client_free(b, 2);
+}
+END_TEST
+
+START_TEST(limit_path_gives_back_warm_memory_first)
+{
+    pool_client *a = client(1000);
+    pool_grant g[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pool_alloc(a, "shr", 16 * MiB, 0, 1, &g[i]), 0);
+    for (int i = 0; i < 4; i++)
+        memset(g[i].addr, 1, g[i].size);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pool_release(a, g[i].block_id, 5), 0);
+    ck_assert_uint_eq(stats_of("shr").warm, 64 * MiB);
+    /* The pool is full of warm memory; a new, larger block still fits. */
+    pool_grant big;
+    ck_assert_int_eq(pool_alloc(a, "shr", 32 * MiB, 0, 6, &big), 0);
+    ck_assert_uint_le(stats_of("shr").in_use + stats_of("shr").warm, 64 * MiB);
+    pool_client_free(a, 7);
+}
+END_TEST
+
+START_TEST(block_freed_only_when_its_last_holder_lets_go)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant g, g2;
+    mempool_handle h;
+    ck_assert_int_eq(pool_alloc(a, "blk", MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_share(a, g.block_id, MEMPOOL_READ | MEMPOOL_WRITE, &h), 0);
+    ck_assert_int_eq(pool_attach(b, &h, &g2), 0);
+    ck_assert_uint_eq(g2.block_id, g.block_id);
+    ck_assert_uint_eq(stats_of("blk").holders, 2);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), MEMPOOL_ENOBLOCK);
+    ck_assert_uint_eq(stats_of("blk").in_use, MiB);
+    ck_assert_int_eq(pool_release(b, g.block_id, 3), 0);
+    ck_assert_uint_eq(stats_of("blk").in_use, 0);
+    ck_assert_uint_eq(stats_of("blk").blocks, 0);
+    /* A handle dies with its block. */
+    ck_assert_int_eq(pool_attach(b, &h, &g2), MEMPOOL_EBADHANDLE);
+    pool_client_free(a, 4);
+    pool_client_free(b, 4);
+}
+END_TEST
+
+START_TEST(read_only_handles_cannot_be_widened)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant g, g2;
+    mempool_handle ro, again;
+    ck_assert_int_eq(pool_alloc(a, "blk", MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_share(a, g.block_id, MEMPOOL_WRITE, &ro), MEMPOOL_EINVAL);
+    ck_assert_int_eq(pool_share(a, g.block_id, MEMPOOL_READ, &ro), 0);
+    ck_assert_int_eq(pool_attach(b, &ro, &g2), 0);
+    ck_assert_uint_eq(g2.prot, MEMPOOL_READ);
+    ck_assert_int_eq(pool_share(b, g.block_id, MEMPOOL_READ | MEMPOOL_WRITE, &again), MEMPOOL_EPERM);
+    ck_assert_int_eq(pool_share(b, g.block_id, MEMPOOL_READ, &again), 0);
+    ck_assert_int_eq(pool_share(b, 999999, MEMPOOL_READ, &again), MEMPOOL_ENOBLOCK);
+    pool_client_free(a, 2);
+    pool_client_free(b, 2);
+}
+END_TEST
+
+START_TEST(access_lists_are_enforced)
+{
+    pool_client *root = client(0), *user = client(1000), *reader = client(4242);
+    pool_grant g, g2;
+    mempool_handle h;
+    ck_assert_int_eq(pool_alloc(user, "rootonly", MiB, 0, 1, &g), MEMPOOL_EACCES);
+    ck_assert_int_eq(pool_alloc(reader, "rootonly", MiB, 0, 1, &g), MEMPOOL_EACCES);
+    ck_assert_int_eq(pool_alloc(root, "rootonly", MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_share(root, g.block_id, MEMPOOL_READ | MEMPOOL_WRITE, &h), 0);
+    ck_assert_int_eq(pool_attach(user, &h, &g2), MEMPOOL_EACCES);
+    /* A read-only user gets a read-only mapping even from a writable handle. */
+    ck_assert_int_eq(pool_attach(reader, &h, &g2), 0);
+    ck_assert_uint_eq(g2.prot, MEMPOOL_READ);
+    mempool_info info;
+    ck_assert_int_eq(pool_client_info(user, "rootonly", &info), MEMPOOL_EACCES);
+    pool_client_free(root, 2);
+    pool_client_free(user, 2);
+    pool_client_free(reader, 2);
+}
+END_TEST
+
+/* Another uid never sees the previous owner's bytes; the same uid asking
+ * for dirty memory gets the warm block as it was. */
+static void check_reuse(const char *pool_name)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, pool_name, 2 * MiB, 0, 1, &g), 0);
+    memset(g.addr, 0x5a, g.size);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_alloc(a, pool_name, 2 * MiB, MEMPOOL_ALLOC_DIRTY, 3, &g), 0);
+    ck_assert_uint_eq(((unsigned char *)g.addr)[4097], 0x5a);
+    ck_assert_int_eq(pool_release(a, g.block_id, 4), 0);
+    ck_assert_int_eq(pool_alloc(b, pool_name, 2 * MiB, MEMPOOL_ALLOC_DIRTY, 5, &g), 0);
+    const unsigned char *p = g.addr;
+    for (size_t i = 0; i < g.size; i += 512)
+        ck_assert_uint_eq(p[i], 0);
+    pool_client_free(a, 6);
+    pool_client_free(b, 6);
+}
+
+START_TEST(reuse_is_zeroed_across_uids_block_isolation) { check_reuse("blk"); }
+END_TEST
+
+START_TEST(reuse_is_zeroed_without_dirty_pool_isolation)
+{
+    pool_client *a = client(1000);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 1, &g), 0);
+    memset(g.addr, 0x77, g.size);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 3, &g), 0);
+    const unsigned char *p = g.addr;
+    for (size_t i = 0; i < g.size; i += 512)
+        ck_assert_uint_eq(p[i], 0);
+    pool_client_free(a, 4);
+}
+END_TEST
+
+START_TEST(warm_blocks_go_back_to_the_os_highest_first)
+{
+    pool_client *a = client(1000);
+    pool_grant g[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, 0, 1, &g[i]), 0);
+        memset(g[i].addr, 1, g[i].size);
+    }
+    ck_assert_int_ge(mem_os_range_resident(g[0].addr, 4 * MiB), (int64_t)(4 * MiB));
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pool_release(a, g[i].block_id, 10 + (uint64_t)i), 0);
+    /* Only blocks free since before time 12 are idle enough. */
+    pool *p = pool_set_find(set, "blk");
+    ck_assert_uint_eq(pool_release_warm(p, UINT64_MAX, 11), 8 * MiB);
+    ck_assert_uint_eq(stats_of("blk").warm, 4 * MiB);
+    ck_assert_uint_eq(stats_of("blk").released, 8 * MiB);
+    ck_assert_int_eq(mem_os_range_resident(g[0].addr, 4 * MiB), 0);
+    ck_assert_int_eq(mem_os_range_resident(g[1].addr, 4 * MiB), 0);
+    /* A budget of one byte still releases a whole block, the highest one. */
+    ck_assert_uint_eq(pool_release_warm(p, 1, UINT64_MAX), 4 * MiB);
+    ck_assert_int_eq(mem_os_range_resident(g[2].addr, 4 * MiB), 0);
+    pool_client_free(a, 20);
+}
+END_TEST
+
+START_TEST(pool_isolation_punches_the_shared_backing)
+{
+    pool_client *a = client(1000);
+    pool_grant g[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(pool_alloc(a, "shr", 8 * MiB, 0, 1, &g[i]), 0);
+        memset(g[i].addr, 1, g[i].size);
+    }
+    ck_assert(g[0].shared_backing);
+    ck_assert_int_eq(g[0].backing_fd, g[2].backing_fd);
+    ck_assert_uint_eq(g[1].offset, g[0].offset + 8 * MiB);
+    int fd = g[0].backing_fd;
+    ck_assert_int_ge(fd_resident(fd), (int64_t)(24 * MiB));
+    ck_assert_int_eq(pool_release(a, g[1].block_id, 5), 0);
+    ck_assert_int_eq(pool_release(a, g[2].block_id, 5), 0);
+    pool *p = pool_set_find(set, "shr");
+    ck_assert_uint_eq(pool_release_warm(p, 4 * MiB, 5), 4 * MiB);
+    ck_assert_int_le(fd_resident(fd), (int64_t)(20 * MiB));
+    ck_assert_uint_eq(pool_release_warm(p, UINT64_MAX, 5), 12 * MiB);
+    ck_assert_int_le(fd_resident(fd), (int64_t)(8 * MiB + 64 * 1024));
+    ck_assert_uint_eq(stats_of("shr").warm, 0);
+    /* The block still in use kept its data. */
+    ck_assert_uint_eq(((unsigned char *)g[0].addr)[g[0].size - 1], 1);
+    /* Scavenged pages come back as zeros. */
+    pool_grant again;
+    ck_assert_int_eq(pool_alloc(a, "shr", 16 * MiB, MEMPOOL_ALLOC_DIRTY, 6, &again), 0);
+    ck_assert_uint_eq(again.offset, g[1].offset);
+    ck_assert_uint_eq(((unsigned char *)again.addr)[100], 0);
+    pool_client_free(a, 7);
+}
+END_TEST
+
+START_TEST(max_blocks_per_client)
+{
+    uint32_t gid = 1000;
+    pool_client *c = pool_client_new(set, 1000, &gid, 1, 2);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(c, "blk", 1, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(c, "blk", 1, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(c, "blk", 1, 0, 1, &g), MEMPOOL_ELIMIT);
+    pool_client_free(c, 2);
+}
+END_TEST
+
+START_TEST(client_info_reports_its_share)
+{
+    pool_client *c = client(1000);
+    pool_grant g;
+    mempool_info info;
+    ck_assert_int_eq(pool_alloc(c, "blk", 3 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_client_info(c, "blk", &info), 0);
+    ck_assert_uint_eq(info.page_size, mem_page_size());
+    ck_assert_uint_eq(info.limit, 64 * MiB);
+    ck_assert_uint_eq(info.quota, 32 * MiB);
+    ck_assert_uint_eq(info.in_use, 3 * MiB);
+    ck_assert_uint_eq(info.client_use, 3 * MiB);
+    ck_assert_int_eq(pool_client_info(c, "nope", &info), MEMPOOL_ENOPOOL);
+    pool_client_free(c, 2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, alloc_maps_a_backing_the_kernel_fills);
+    tcase_add_test(tc, sizes_round_up_to_whole_pages);
+    tcase_add_test(tc, limits_quota_and_max_block_refuse_cleanly);
+    tcase_add_test(tc, limit_path_gives_back_warm_memory_first);
+    tcase_add_test(tc, block_freed_only_when_its_last_holder_lets_go);
+    tcase_add_test(tc, read_only_handles_cannot_be_widened);
+    tcase_add_test(tc, access_lists_are_enforced);
+    tcase_add_test(tc, reuse_is_zeroed_across_uids_block_isolation);
+    tcase_add_test(tc, reuse_is_zeroed_without_dirty_pool_isolation);
+    tcase_add_test(tc, warm_blocks_go_back_to_the_os_highest_first);
+    tcase_add_test(tc, pool_isolation_punches_the_shared_backing);
+    tcase_add_test(tc, max_blocks_per_client);
+    tcase_add_test(tc, client_info_reports_its_share);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
