@@ -2,8 +2,8 @@
  *
  * Memory moves only through the memory layer (mem_map / mem_used /
  * mem_unused / mem_fault), so mem.c's counters describe every pool.
- * Zeroing (DESIGN §3): a new owner sees zeros unless it has the uid of the
- * memory's last writer and asked for MEMPOOL_ALLOC_DIRTY. Fresh backings
+ * Zeroing (DESIGN §3): a new owner sees zeros unless every earlier holder
+ * had its uid and it asked for MEMPOOL_ALLOC_DIRTY. Fresh backings
  * and punched holes read as zeros by themselves; warm memory is cleared
  * with memset; memory that went through mem_unused is cleared where the
  * OS does not guarantee zeros (mem_need_zero_after_unused, Darwin). */
@@ -333,15 +333,19 @@ static int block_from_arena(pool *p, uint64_t npages, bool clear_warm, block **o
     return 0;
 }
 
-/* A warm block of exactly npages, newest first (its pages are the most
- * likely to still be in cache). */
+/* A warm block of exactly npages that only `uid` has ever held, newest
+ * first (its pages are the most likely to still be in cache). A backing
+ * another uid has held is never handed to this one, zeroed or not: that
+ * holder may have kept its mapping and would see what comes next. */
 static block *warm_take(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
 {
     block *b = idtable_get(&p->warm_by_size, npages);
+    while (b != NULL && b->exposed_uid != uid)
+        b = b->size_next;
     if (b == NULL)
         return NULL;
     warm_remove(p, b);
-    if (!(flags & MEMPOOL_ALLOC_DIRTY) || b->writer_uid != uid)
+    if (!(flags & MEMPOOL_ALLOC_DIRTY))
         memset(b->addr, 0, b->size);
     return b;
 }
@@ -370,7 +374,7 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
         pool_block_retire(b, 0);
         return MEMPOOL_ENOMEM;
     }
-    b->writer_uid = uid;
+    b->exposed_uid = uid;
     b->holders = 0;
     p->in_use += b->size;
     p->blocks++;
@@ -434,10 +438,16 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
     return rc;
 }
 
+/* Clients may still map what the pool handed out, and their mappings must
+ * outlive the daemon: unmap and close, but never punch a backing here. */
 static void pool_close(pool *p)
 {
-    while (p->warm_head != NULL)
-        warm_drop(p, p->warm_head);
+    while (p->warm_head != NULL) {
+        block *b = p->warm_head;
+        warm_remove(p, b);
+        mem_backing_close(&b->backing);
+        free(b);
+    }
     idtable_destroy(&p->warm_by_size);
     if (p->arena != NULL)
         arena_destroy(p->arena);

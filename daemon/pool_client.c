@@ -227,8 +227,6 @@ int pool_share(pool_client *c, uint64_t block_id, unsigned prot, mempool_handle 
     e->prot = prot;
     e->next = h->blk->handles;
     h->blk->handles = e;
-    if (prot & MEMPOOL_WRITE)
-        h->blk->writer_uid = POOL_UID_MIXED; /* another uid may write it */
     *out = e->handle;
     return 0;
 }
@@ -260,9 +258,12 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
     if (policy_pool_read_only(b->pool->cfg, c->uid))
         prot = MEMPOOL_READ;
     int rc = hold_add(c, b, prot, false);
-    if (rc == 0)
-        grant_fill(b, prot, out);
-    return rc;
+    if (rc != 0)
+        return rc;
+    if (b->exposed_uid != c->uid)
+        b->exposed_uid = POOL_UID_MIXED;
+    grant_fill(b, prot, out);
+    return 0;
 }
 
 int pool_release(pool_client *c, uint64_t block_id, uint64_t now)

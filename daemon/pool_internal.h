@@ -9,7 +9,7 @@
 #include "mem.h"
 #include "pool.h"
 
-/* writer_uid of a block written by more than one uid: never reused dirty. */
+/* exposed_uid of a block that more than one uid has held. */
 #define POOL_UID_MIXED UINT32_MAX
 
 typedef struct handle_entry handle_entry;
@@ -21,7 +21,7 @@ typedef struct block {
     char *addr;             /* the daemon's mapping */
     uint64_t size;
     mem_backing backing;    /* own (block isolation) or the pool's */
-    uint32_t writer_uid;    /* whose data the memory may hold */
+    uint32_t exposed_uid;   /* the uid of every holder so far, or MIXED */
     uint32_t holders;
     uint64_t freed_at;      /* warm blocks: when the last holder let go */
     struct block *warm_prev, *warm_next; /* warm list, oldest first */

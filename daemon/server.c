@@ -269,9 +269,12 @@ static void session_drain(session *s, int max)
             return;
         if (n <= 0) {
             if (n < 0) {
+                /* A truncated frame or one that came with descriptors. */
                 s->srv->stats.requests[0]++;
                 log_info("session %llu (pid %d): bad message (%s); closing",
                          (unsigned long long)s->id, (int)s->cred.pid, strerror((int)-n));
+                proto_header none = { 0 };
+                reply_error(s, &none, MEMPOOL_EPROTO);
             }
             s->closing = true;
             return;

@@ -99,7 +99,9 @@ int mempool_handle_format(const mempool_handle *h, char *buf, size_t len);
 int mempool_handle_parse(const char *text, mempool_handle *out);
 const char *mempool_strerror(int err);
 const char *mempool_err_name(int err);
-/* The socket path mempool_connect(NULL) uses. */
+/* The socket path mempool_connect(NULL) uses: $MEMPOOL_SOCKET, else the
+ * per-user default path if a socket is there, else /var/run/mempoold.sock.
+ * A per-thread buffer; NULL when $MEMPOOL_SOCKET is too long. */
 const char *mempool_default_socket(void);
 
 #ifdef __cplusplus

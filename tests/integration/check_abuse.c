@@ -3,6 +3,7 @@
  * same time keeps working. */
 #include <check.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -43,15 +44,20 @@ static void send_raw(int fd, const void *frame, size_t len)
     ck_assert_int_eq(send(fd, frame, len, MSG_NOSIGNAL), (ssize_t)len);
 }
 
-/* Reads one reply and returns its status (decoding it as a reply). */
+/* Reads one reply and returns its status. The reply to a frame the daemon
+ * could not decode may echo a type no table knows, so the status is read
+ * from its fixed place in the header rather than through the decoder. */
 static int32_t recv_status(int fd)
 {
     unsigned char frame[PROTO_MAX_FRAME];
     ssize_t n = recv(fd, frame, sizeof frame, 0);
     ck_assert_int_ge(n, PROTO_HEADER_SIZE);
     proto_header h;
-    ck_assert_int_eq(proto_decode_header(frame, (size_t)n, 1, &h), 0);
-    return h.status;
+    if (proto_decode_header(frame, (size_t)n, 1, &h) == 0)
+        return h.status;
+    ck_assert_int_eq(n, PROTO_HEADER_SIZE);
+    return (int32_t)((uint32_t)frame[16] | (uint32_t)frame[17] << 8 |
+                     (uint32_t)frame[18] << 16 | (uint32_t)frame[19] << 24);
 }
 
 static void expect_closed(int fd)
@@ -117,6 +123,7 @@ START_TEST(unsupported_version_is_refused)
     int fd = raw_connect();
     unsigned char payload[64], frame[PROTO_MAX_FRAME];
     proto_hello m = { .min_version = PROTO_VERSION + 1, .max_version = PROTO_VERSION + 5 };
+    strcpy(m.name, "from-the-future");
     size_t len = proto_encode_request(frame, PROTO_HELLO, 1, payload, proto_put_hello(payload, &m));
     send_raw(fd, frame, len);
     ck_assert_int_eq(recv_status(fd), MEMPOOL_EVERSION);
@@ -200,7 +207,7 @@ START_TEST(descriptors_sent_to_the_daemon_are_refused)
 {
     int fd = raw_connect();
     hello(fd);
-    int fds_before = fixture_fd_count(&fx);
+    int fds_before = settled_fd_count(&fx, bystander);
     unsigned char frame[PROTO_MAX_FRAME];
     size_t len = alloc_frame(frame, "default", 4096);
     int passed = open("/dev/null", O_RDONLY);
@@ -218,6 +225,7 @@ START_TEST(descriptors_sent_to_the_daemon_are_refused)
     memcpy(CMSG_DATA(c), &passed, sizeof passed);
     ck_assert_int_eq(sendmsg(fd, &msg, MSG_NOSIGNAL), (ssize_t)len);
     close(passed);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
     expect_closed(fd);
     /* The descriptor it was sent is closed, with the session. */
     ck_assert_int_eq(wait_fd_count(&fx, fds_before - 1), fds_before - 1);

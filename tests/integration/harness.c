@@ -148,6 +148,13 @@ uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want)
     return info.in_use;
 }
 
+int settled_fd_count(const fixture *f, mempool_client *c)
+{
+    mempool_info info;
+    ck_assert_int_eq(mempool_pool_info(c, "default", &info), 0);
+    return fixture_fd_count(f);
+}
+
 int wait_fd_count(const fixture *f, int want)
 {
     int n = fixture_fd_count(f);

@@ -37,6 +37,10 @@ int fixture_fd_count(const fixture *f);
 void fixture_dump_log(const fixture *f);
 
 mempool_client *connect_or_die(const fixture *f);
+/* The daemon's descriptor count once it has finished every request of `c`
+ * (a round trip first: the daemon closes a handed-over descriptor only
+ * after the reply that carried it is sent). */
+int settled_fd_count(const fixture *f, mempool_client *c);
 /* Polls the pool's in_use until it equals `want` or ~10 s pass; returns
  * the last value seen. */
 uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want);

@@ -15,6 +15,7 @@
 #define MiB (1024ULL * 1024)
 
 static const char policy_text[] =
+    "scavenger: { retain: 4MiB }\n"
     "pools:\n"
     "  - name: blk\n"
     "    reserve: 1GiB\n"
@@ -110,7 +111,7 @@ END_TEST
 
 START_TEST(limits_quota_and_max_block_refuse_cleanly)
 {
-    pool_client *a = client(1000), *b = client(1001);
+    pool_client *a = client(1000), *b = client(1001), *c = client(1002);
     pool_grant g;
     ck_assert_int_eq(pool_alloc(a, "blk", 17 * MiB, 0, 1, &g), MEMPOOL_E2BIG);
     ck_assert_int_eq(pool_alloc(a, "blk", 16 * MiB, 0, 1, &g), 0);
@@ -121,7 +122,7 @@ START_TEST(limits_quota_and_max_block_refuse_cleanly)
     /* 64 MiB in use: the pool limit, with nothing warm to give back. */
     mem_counters before, after;
     mem_total_counters(&before);
-    ck_assert_int_eq(pool_alloc(b, "blk", 4 * MiB, 0, 1, &g), MEMPOOL_ENOMEM);
+    ck_assert_int_eq(pool_alloc(c, "blk", 4 * MiB, 0, 1, &g), MEMPOOL_ENOMEM);
     mem_total_counters(&after);
     ck_assert_mem_eq(&before, &after, sizeof before);
     ck_assert_uint_eq(stats_of("blk").in_use, 64 * MiB);
@@ -130,6 +131,7 @@ START_TEST(limits_quota_and_max_block_refuse_cleanly)
     ck_assert_int_eq(pool_alloc(b, "blk", 0, 0, 1, &g), MEMPOOL_EINVAL);
     pool_client_free(a, 2);
     pool_client_free(b, 2);
+    pool_client_free(c, 2);
 }
 END_TEST
 
