@@ -72,15 +72,6 @@ int daemon_reload(daemon_state *d, char *msg, size_t len)
     return 0;
 }
 
-void daemon_shutdown(daemon_state *d)
-{
-    if (d->stopping)
-        return;
-    d->stopping = true;
-    log_info("shutting down");
-    server_stop(d->srv);
-    uv_stop(d->loop);
-}
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
@@ -120,13 +111,81 @@ static void run_loop(daemon_state *d)
     uv_run(d->loop, UV_RUN_DEFAULT);
 }
 
-static int open_listener(daemon_state *d)
+/* ---- service modules ------------------------------------------------------
+ * Each module serves one part of the daemon on the loop. start: 0 or a
+ * negative errno (having logged why); stop: stop taking new work and
+ * finish what is in flight (at shutdown, before the loop ends); release:
+ * free what start made (after the loop ended). Started in table order,
+ * stopped and released in reverse. */
+typedef struct daemon_module {
+    const char *name;
+    int (*start)(daemon_state *d);
+    void (*stop)(daemon_state *d);
+    void (*release)(daemon_state *d);
+} daemon_module;
+
+static int clients_start(daemon_state *d)
 {
     int fd = listen_unix(d->pol->listen_socket, handoff_socket_type(), d->pol->listen_mode);
-    if (fd < 0)
+    if (fd < 0) {
         log_error("cannot listen on %s: %s", d->pol->listen_socket,
                   fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
-    return fd;
+        return fd;
+    }
+    int rc = server_start(d, fd, &d->srv);
+    if (rc != 0) {
+        close(fd);
+        unlink(d->pol->listen_socket);
+        return rc;
+    }
+    d->listen_fd = fd;
+    return 0;
+}
+
+static void clients_stop(daemon_state *d) { server_stop(d->srv); }
+
+static void clients_release(daemon_state *d)
+{
+    close(d->listen_fd);
+    unlink(d->pol->listen_socket);
+    server_free(d->srv);
+}
+
+static const daemon_module modules[] = {
+    { "clients", clients_start, clients_stop, clients_release },
+    /* @modules: one line per service module below this marker */
+};
+
+#define NMODULES (sizeof modules / sizeof modules[0])
+
+static void stop_modules(daemon_state *d, size_t started)
+{
+    while (started > 0)
+        modules[--started].stop(d);
+}
+
+static void release_modules(daemon_state *d, size_t started)
+{
+    while (started > 0)
+        modules[--started].release(d);
+}
+
+static size_t start_modules(daemon_state *d)
+{
+    size_t i = 0;
+    while (i < NMODULES && modules[i].start(d) == 0)
+        i++;
+    return i;
+}
+
+void daemon_shutdown(daemon_state *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("shutting down");
+    stop_modules(d, NMODULES);
+    uv_stop(d->loop);
 }
 
 static int serve(daemon_state *d)
@@ -136,10 +195,11 @@ static int serve(daemon_state *d)
         log_error("%s", err);
         return 1;
     }
-    int fd = open_listener(d);
-    if (fd < 0 || server_start(d, fd, &d->srv) != 0) {
-        if (fd >= 0)
-            close(fd);
+    size_t started = start_modules(d);
+    if (started < NMODULES) {
+        stop_modules(d, started);
+        uv_run(d->loop, UV_RUN_NOWAIT);
+        release_modules(d, started);
         pool_set_free(d->pools);
         return 1;
     }
@@ -148,9 +208,7 @@ static int serve(daemon_state *d)
     log_info("mempoold %s serving %zu pool%s on %s", MEMPOOL_VERSION_STRING, d->pol->npools,
              d->pol->npools == 1 ? "" : "s", d->pol->listen_socket);
     run_loop(d);
-    close(fd);
-    unlink(d->pol->listen_socket);
-    server_free(d->srv);
+    release_modules(d, NMODULES);
     pool_set_free(d->pools);
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct daemon_state {
     char *policy_path;    /* re-read by reload */
     pool_set *pools;
     server *srv;
+    int listen_fd;        /* the client socket */
     uint64_t started_ns;  /* monotonic */
     bool stopping;
 } daemon_state;

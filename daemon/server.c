@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -303,7 +304,9 @@ static session *session_new(server *srv, int fd)
     s->srv = srv;
     s->fd = fd;
     s->id = ++srv->next_session_id;
-    s->connected_ms = (uint64_t)uv_now(srv->d->loop);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->connected_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     idtable_init(&s->sent_backings);
     if (peer_credentials(fd, &s->cred) != 0 ||
         (s->pc = pool_client_new(srv->d->pools, s->cred.uid, s->cred.groups, s->cred.ngroups,
@@ -410,3 +413,22 @@ void server_stop(server *srv)
 void server_free(server *srv) { free(srv); }
 
 void server_get_stats(const server *srv, server_stats *out) { *out = srv->stats; }
+
+void server_foreach_client(const server *srv, void (*fn)(const server_client_info *, void *),
+                           void *arg)
+{
+    for (const session *s = srv->sessions; s != NULL; s = s->next) {
+        server_client_info info = {
+            .id = s->id,
+            .pid = s->cred.pid,
+            .uid = s->cred.uid,
+            .gid = s->cred.gid,
+            .name = s->name,
+            .connected_unix_ms = s->connected_ms,
+            .blocks = pool_client_blocks(s->pc),
+            .bytes = pool_client_bytes(s->pc),
+            .account = s->pc,
+        };
+        fn(&info, arg);
+    }
+}

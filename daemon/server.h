@@ -21,4 +21,19 @@ typedef struct server_stats {
 } server_stats;
 void server_get_stats(const server *s, server_stats *out);
 
+/* One connected client, for the admin `clients` command. */
+typedef struct server_client_info {
+    uint64_t id;
+    int32_t pid;
+    uint32_t uid, gid;
+    const char *name;          /* given at hello; "" before it */
+    uint64_t connected_unix_ms;
+    uint64_t blocks, bytes;    /* holds, and the bytes of what it holds */
+    const pool_client *account; /* for per-pool figures (pool_client_use) */
+} server_client_info;
+
+void server_foreach_client(const server *s,
+                           void (*fn)(const server_client_info *, void *),
+                           void *arg);
+
 #endif

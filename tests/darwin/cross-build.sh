@@ -275,12 +275,18 @@ deps_pkg_config_dirs() {
 build_project() {
     build="$BUILD/$target"
     say "$target: configuring and building mempoold in $build"
+    # Reuse the tree (an incremental build) unless the toolchain changed:
+    # CMake keeps what it learnt about the compiler in its cache.
+    if [ "$(cat "$build/.toolchain" 2>/dev/null)" != "$(deps_dir)" ]; then
+        rm -rf "$build"
+    fi
     mkdir -p "$build/.cmake/api/v1/query"
+    deps_dir >"$build/.toolchain"
     # The CMake file API reports every target's sources and artifacts, which
     # the checks below compare with what was built.
     : >"$build/.cmake/api/v1/query/codemodel-v2"
     PKG_CONFIG_LIBDIR=$(deps_pkg_config_dirs) PKG_CONFIG_SYSROOT_DIR="" \
-        cmake --fresh -S "$ROOT" -B "$build" -G "Unix Makefiles" \
+        cmake -S "$ROOT" -B "$build" -G "Unix Makefiles" \
         -DCMAKE_TOOLCHAIN_FILE="$HERE/zig-darwin.cmake" \
         -DMEMPOOL_CROSS_BIN="$CACHE/bin/$target" \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMPOOL_TESTS="$WITH_TESTS" >"$build.log" 2>&1 ||
