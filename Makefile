@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_SANITIZE ?= build-sanitize
 JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 
-.PHONY: deps build test test-sanitize cross-darwin clean
+.PHONY: deps build run test test-sanitize bench cross-darwin clean
 
 deps:
 	sh scripts/install-deps.sh
@@ -11,6 +11,10 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The daemon in the foreground on the default policy; Ctrl-C stops it.
+run: build
+	$(BUILD)/mempoold -c conf/mempoold.yaml
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -32,9 +32,6 @@ int handoff_socket_type(void);
  * must refuse a writable mapping in the receiver. */
 int handoff_export(int backing_fd, void *addr, size_t size, unsigned prot,
                    handoff_object *out);
-/* Restricts who may reopen a backing (Linux: fchmod 0600, so only the
- * daemon's uid can reopen a read-only memfd read-write through /proc). */
-int handoff_protect_backing(int backing_fd);
 void handoff_object_close(handoff_object *o);
 /* True when the object holds nothing. */
 int handoff_object_empty(const handoff_object *o);

@@ -47,11 +47,6 @@ int handoff_export(int backing_fd, void *addr, size_t size, unsigned prot,
     return 0;
 }
 
-int handoff_protect_backing(int backing_fd)
-{
-    return fchmod(backing_fd, 0600) == 0 ? 0 : -errno;
-}
-
 void handoff_object_close(handoff_object *o)
 {
     if (o->fd >= 0)

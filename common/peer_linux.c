@@ -51,8 +51,8 @@ static int peer_groups(int sock, gid_t *local, size_t local_count,
 static int add_supplementary_groups(int sock, peer_cred *out)
 {
     gid_t local[PEER_MAX_GROUPS];
-    gid_t *groups;
-    size_t count;
+    gid_t *groups = local;
+    size_t count = 0;
     int err = peer_groups(sock, local, PEER_MAX_GROUPS, &groups, &count);
     if (err == -ENOPROTOOPT)
         return 0; /* an older kernel: the primary gid is all we can know */

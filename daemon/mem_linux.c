@@ -129,7 +129,10 @@ int mem_os_backing_new(const char *name, size_t size, mem_backing *out)
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
-    if (ftruncate(fd, (off_t)size) != 0 ||
+    /* Mode 0600: only the daemon's uid may reopen the memfd through
+     * /proc/<pid>/fd, so a read-only descriptor handed to a client of
+     * another uid cannot be reopened read-write. */
+    if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
         int err = -errno;
         close(fd);

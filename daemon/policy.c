@@ -224,8 +224,8 @@ static int read_whole_file(const char *path, char **data, size_t *len)
 
 int policy_load_file(const char *path, policy **out, policy_error *err)
 {
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
     int rc = read_whole_file(path, &data, &len);
     if (rc < 0 && err != NULL) {
         snprintf(err->text, sizeof err->text, "%s: cannot read: %s", path, strerror(-rc));

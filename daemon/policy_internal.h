@@ -79,6 +79,9 @@ struct policy_ctx {
     policy_key_state root_state[POLICY_SECTION_MAX_KEYS];   /* the top-level keys */
 };
 
+/* User text quoted in a message is cut to this many bytes. */
+#define POLICY_SHOWN "%.100s"
+
 /* Adds "file:line:column: key: message" (line 0: no position). */
 void policy_report(policy_ctx *ctx, int line, int column, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

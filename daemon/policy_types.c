@@ -12,9 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* User text quoted in a message is cut to this many bytes. */
-#define SHOWN "%.100s"
-
 #define PAGE_MAX POLICY_GIB
 
 /* ---- numbers: sizes, durations, shares, modes, counts --------------------- */
@@ -61,12 +58,12 @@ static int check_bounds(policy_ctx *ctx, const policy_key *key, const ynode *nod
         return 0;
     syntax->format(value < key->min ? key->min : key->max, bound, sizeof bound);
     if (value == 0)
-        policy_report_at(ctx, node, SHOWN ": zero is not allowed (at least %s)", node->text,
+        policy_report_at(ctx, node, POLICY_SHOWN ": zero is not allowed (at least %s)", node->text,
                          bound);
     else if (value < key->min)
-        policy_report_at(ctx, node, SHOWN " is below the minimum (%s)", node->text, bound);
+        policy_report_at(ctx, node, POLICY_SHOWN " is below the minimum (%s)", node->text, bound);
     else
-        policy_report_at(ctx, node, SHOWN " is above the maximum (%s)", node->text, bound);
+        policy_report_at(ctx, node, POLICY_SHOWN " is above the maximum (%s)", node->text, bound);
     return -EINVAL;
 }
 
@@ -76,7 +73,7 @@ static int parse_number(policy_ctx *ctx, const policy_key *key, const ynode *nod
     uint64_t value;
     const char *why;
     if (syntax->scan(node->text, &value, &why) < 0) {
-        policy_report_at(ctx, node, SHOWN ": %s", node->text, why);
+        policy_report_at(ctx, node, POLICY_SHOWN ": %s", node->text, why);
         return -EINVAL;
     }
     if (check_bounds(ctx, key, node, value, syntax) < 0)
@@ -106,7 +103,7 @@ static int parse_bool(policy_ctx *ctx, const policy_key *key, const ynode *node,
 {
     const char *why;
     if (policy_scan_bool(node->text, POLICY_FIELD(base, key, bool), &why) < 0) {
-        policy_report_at(ctx, node, SHOWN ": %s", node->text, why);
+        policy_report_at(ctx, node, POLICY_SHOWN ": %s", node->text, why);
         return -EINVAL;
     }
     return 0;
@@ -142,7 +139,7 @@ static int parse_enum(policy_ctx *ctx, const policy_key *key, const ynode *node,
         }
     char names[128];
     policy_enum_names(key, names, sizeof names);
-    policy_report_at(ctx, node, SHOWN " is not %s", node->text, names);
+    policy_report_at(ctx, node, POLICY_SHOWN " is not %s", node->text, names);
     return -EINVAL;
 }
 
@@ -201,7 +198,7 @@ static int parse_socket_path(policy_ctx *ctx, const policy_key *key, const ynode
     char why[96];
     const char *problem = policy_socket_path_problem(node->text, why, sizeof why);
     if (problem != NULL) {
-        policy_report_at(ctx, node, SHOWN ": %s", node->text, problem);
+        policy_report_at(ctx, node, POLICY_SHOWN ": %s", node->text, problem);
         return -EINVAL;
     }
     char *copy = strdup(node->text);
@@ -245,7 +242,7 @@ static int parse_pool_name(policy_ctx *ctx, const policy_key *key, const ynode *
 {
     if (!is_pool_name(node->text)) {
         policy_report_at(ctx, node,
-                         SHOWN " is not a pool name: 1 to %d of a-z, 0-9, '_', '.' and '-'",
+                         POLICY_SHOWN " is not a pool name: 1 to %d of a-z, 0-9, '_', '.' and '-'",
                          node->text, POLICY_POOL_NAME_MAX);
         return -EINVAL;
     }
@@ -281,12 +278,12 @@ static int check_page(policy_ctx *ctx, const ynode *node, uint64_t page)
     char bound[32];
     if (page < os_page_size()) {
         policy_format_size(os_page_size(), bound, sizeof bound);
-        policy_report_at(ctx, node, SHOWN " is below the OS page size (%s)", node->text, bound);
+        policy_report_at(ctx, node, POLICY_SHOWN " is below the OS page size (%s)", node->text, bound);
     } else if (page > PAGE_MAX) {
         policy_format_size(PAGE_MAX, bound, sizeof bound);
-        policy_report_at(ctx, node, SHOWN " is above the maximum (%s)", node->text, bound);
+        policy_report_at(ctx, node, POLICY_SHOWN " is above the maximum (%s)", node->text, bound);
     } else if ((page & (page - 1)) != 0) {
-        policy_report_at(ctx, node, SHOWN " is not a power of two", node->text);
+        policy_report_at(ctx, node, POLICY_SHOWN " is not a power of two", node->text);
     } else {
         return 0;
     }
@@ -299,7 +296,7 @@ static int parse_page(policy_ctx *ctx, const policy_key *key, const ynode *node,
     bool is_auto = strcmp(node->text, "auto") == 0;
     const char *why;
     if (!is_auto && policy_scan_size(node->text, &page, &why) < 0) {
-        policy_report_at(ctx, node, SHOWN ": %s; or auto for the OS page size", node->text,
+        policy_report_at(ctx, node, POLICY_SHOWN ": %s; or auto for the OS page size", node->text,
                          why);
         return -EINVAL;
     }
@@ -345,11 +342,11 @@ static int parse_id(policy_ctx *ctx, bool users, const ynode *written, policy_id
     uint32_t id;
     int rc = users ? policy_resolve_user(node->text, &id) : policy_resolve_group(node->text, &id);
     if (rc == -ENOENT)
-        policy_report_at(ctx, written, "unknown %s " SHOWN, what, node->text);
+        policy_report_at(ctx, written, "unknown %s " POLICY_SHOWN, what, node->text);
     else if (rc == -EINVAL)
-        policy_report_at(ctx, written, SHOWN " is not a valid %s id", node->text, what);
+        policy_report_at(ctx, written, POLICY_SHOWN " is not a valid %s id", node->text, what);
     else if (rc < 0)
-        policy_report_at(ctx, written, "cannot look up %s " SHOWN ": %s", what, node->text,
+        policy_report_at(ctx, written, "cannot look up %s " POLICY_SHOWN ": %s", what, node->text,
                          strerror(-rc));
     if (rc < 0)
         return -EINVAL;

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* User text quoted in a message is cut to this many bytes. */
-#define SHOWN "%.100s"
-
 static bool find_key(const policy_section *section, const char *name, size_t *index)
 {
     for (size_t i = 0; i < section->nkeys; i++)
@@ -65,7 +62,7 @@ static void list_keys(const policy_section *section, char *buf, size_t len)
 
 static void report_unknown_key(policy_ctx *ctx, const policy_section *section, const ynode *key)
 {
-    size_t saved = policy_key_push(ctx, "%s" SHOWN, ctx->key_len ? "." : "", key->text);
+    size_t saved = policy_key_push(ctx, "%s" POLICY_SHOWN, ctx->key_len ? "." : "", key->text);
     for (size_t i = 0; i < section->nkeys; i++)
         if (edit_distance(key->text, section->keys[i].name) <= 2) {
             policy_report_at(ctx, key, "unknown key; did you mean %s?", section->keys[i].name);
@@ -120,7 +117,7 @@ static void report_wrong_kind(policy_ctx *ctx, const policy_key *key, const ynod
     describe_expected(key, expected, sizeof expected);
     const ynode *node = ynode_resolve(written);
     if (written->kind == YNODE_ALIAS)
-        policy_report_at(ctx, written, "alias *" SHOWN " points at %s; expected %s",
+        policy_report_at(ctx, written, "alias *" POLICY_SHOWN " points at %s; expected %s",
                          written->text, ynode_kind_name(node->kind), expected);
     else
         policy_report_at(ctx, written, "expected %s, found %s", expected,

@@ -81,6 +81,7 @@ write_wrappers() {
     mkdir -p "$dir"
     # CMake's compiler probe links with -Wl,-v, which Zig's linker refuses;
     # without the probe CMake knows neither the pointer size nor the ABI.
+    # shellcheck disable=SC2016 # expanded by the wrapper, not here
     write_wrapper "$dir/cc" "cc -target $target -idirafter $HERE/shim" '
 for arg do
     shift
@@ -147,7 +148,7 @@ has_source_index() { apt-cache showsrc "$1" 2>/dev/null | grep -q '^Version:'; }
 ensure_source_index() {
     has_source_index libuv1 && has_source_index libyaml && has_source_index check && return 0
     [ -f "$SRC_LIST" ] || write_deb_src_entry
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     has_source_index libuv1 || die "apt has no source for libuv1 after adding $SRC_LIST"
 }
 
@@ -175,7 +176,7 @@ fetch_source() {
         mkdir -p "$dir"
         # A stale index names a file the mirror no longer has: refresh once.
         apt_get_source "$dir" "$package=$version" ||
-            { as_root apt-get update -qq && apt_get_source "$dir" "$package=$version"; } ||
+            { as_root apt-get update -qq >&2 && apt_get_source "$dir" "$package=$version"; } ||
             { cat "$dir.log" >&2; die "apt-get source $package=$version"; }
         touch "$dir/.unpacked"
     fi
@@ -200,9 +201,10 @@ cmake_cross() {
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
         -DCMAKE_INSTALL_LIBDIR=lib "$@" >"$build.log" 2>&1 ||
         { cat "$build.log" >&2; die "configure $(basename "$src") for $target"; }
-    cmake --build "$build" -j "$JOBS" >>"$build.log" 2>&1 &&
-        cmake --install "$build" >>"$build.log" 2>&1 ||
-        { tail -n 60 "$build.log" >&2; die "build $(basename "$src") for $target"; }
+    if ! { cmake --build "$build" -j "$JOBS" && cmake --install "$build"; } >>"$build.log" 2>&1; then
+        tail -n 60 "$build.log" >&2
+        die "build $(basename "$src") for $target"
+    fi
     rm -rf "$build"
 }
 
@@ -214,8 +216,8 @@ build_libuv() {
     cmake_cross "$UV_SRC" "$(deps_dir)/build-libuv" "$prefix" \
         -DBUILD_TESTING=OFF -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
     # A Mac has no libuv: mempoold links it statically, so the prefix keeps
-    # only the archive, under the name libuv.pc's -luv finds.
-    # Its CMake package files name the removed files; pkg-config is the way in.
+    # only the archive, under the name libuv.pc's -luv finds. Its CMake
+    # package files name the removed files; pkg-config is the way in.
     rm -rf "$prefix"/lib/libuv*.dylib "$prefix/lib/cmake"
     mv "$prefix/lib/libuv_a.a" "$prefix/lib/libuv.a"
     touch "$prefix/.built"
@@ -259,8 +261,10 @@ build_check() {
 # headers, which change what the same sources compile to. Inside, one
 # prefix per package version.
 deps_dir() {
-    toolchain=$(cat "$CACHE/bin/$target/cc" "$HERE/zig-darwin.cmake" \
-        $(find "$HERE/shim" -type f | sort) | md5sum | cut -c1-12)
+    toolchain=$({
+        cat "$CACHE/bin/$target/cc" "$HERE/zig-darwin.cmake"
+        cd "$HERE/shim" && find . -type f | sort | xargs md5sum
+    } | md5sum | cut -c1-12)
     echo "$CACHE/deps/$target/zig-$ZIG_VERSION-$toolchain"
 }
 
@@ -295,8 +299,15 @@ build_project() {
     # does not compile for macOS.
     PKG_CONFIG_LIBDIR=$(deps_pkg_config_dirs) \
         cmake --build "$build" -j "$JOBS" -- -k >>"$build.log" 2>&1 ||
-        { grep -E -A3 'error[:(]|warning:' "$build.log" | head -n 100 >&2 || tail -n 60 "$build.log" >&2
-          die "build mempoold for $target (log: $build.log)"; }
+        { build_failures "$build.log" >&2; die "build mempoold for $target (log: $build.log)"; }
+}
+
+# The compiler's diagnostics, then the make rules that failed (which name
+# the objects and programs, link failures included).
+build_failures() {
+    grep -E -A3 ': (error|warning):' "$1" | head -n 80
+    grep -E '\*\*\* \[.*\] Error' "$1" | grep -v 'Makefile2\|Makefile:' | sed 's/.*\*\*\* \[/failed: [/'
+    grep -q 'error' "$1" || tail -n 40 "$1"
 }
 
 # --- checks -------------------------------------------------------------------------------
@@ -333,7 +344,7 @@ expect_archive() {
     headers=$(llvm-readobj --file-headers "$archive")
     macho=$(printf '%s\n' "$headers" | grep -c '^Format: Mach-O' || true)
     cpu=$(printf '%s\n' "$headers" | grep -c "^Arch: ${target%%-*}\$" || true)
-    [ "$macho" -eq "$members" ] && [ "$cpu" -eq "$members" ] ||
+    { [ "$macho" -eq "$members" ] && [ "$cpu" -eq "$members" ]; } ||
         die "$target: of the $members members of $archive, $macho are Mach-O and $cpu are ${target%%-*}"
 }
 
@@ -356,6 +367,7 @@ expect_only_libsystem() {
 require_imports() {
     checked=$1
     shift
+    [ -f "$checked" ] || die "$target: nothing to check the imports of"
     undefined=$(llvm-nm --undefined-only --just-symbol-name "$checked") ||
         die "llvm-nm $checked"
     for symbol in "$@"; do
@@ -386,6 +398,8 @@ check_imports() {
     # changes, mincore and task_info for what the OS reports.
     require_imports "$(object_of daemon/mem_darwin.c)" \
         _mmap _munmap _madvise _mincore _task_info
+    # Peer identity comes from the kernel: getpeereid and LOCAL_PEER*.
+    require_imports "$(object_of common/peer_darwin.c)" _getpeereid _getsockopt
 }
 
 check_project() {
@@ -416,6 +430,7 @@ check_platform_sources() {
     done
 }
 
+# shellcheck disable=SC2094 # the loop and the awk in it only read INVENTORY
 check_artifacts() {
     while read -r kind type name path; do
         [ "$kind" = artifact ] || continue
@@ -435,15 +450,43 @@ check_artifacts() {
     done <"$INVENTORY"
 }
 
-# A program that calls into libuv and libyaml, linked like mempoold's own:
-# it shows the dependencies link into a Mach-O executable against libSystem
-# even while the project has no program target for this platform.
-check_deps_link() {
-    probe="$BUILD/$target.deps-probe"
+# A program that calls into libuv, libyaml and every Mach and launchd call
+# the shim declares, linked like mempoold's own programs: it shows that the
+# dependencies link into a Mach-O executable against libSystem, and that
+# the shim's declarations compile and match what libSystem exports, even
+# before the project has code that uses them. It is linked, never run.
+check_toolchain_link() {
+    probe="$BUILD/$target.probe"
     cat >"$probe.c" <<'PROBE'
+#include <launch.h>
+#include <mach/mach.h>
+#include <mach/mach_vm.h>
+#include <paths.h>
+#include <servers/bootstrap.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <uv.h>
 #include <yaml.h>
+
+static void mach_calls(void)
+{
+    mach_port_t service = MACH_PORT_NULL, entry = MACH_PORT_NULL;
+    if (bootstrap_check_in(bootstrap_port, "probe", &service) != KERN_SUCCESS)
+        bootstrap_look_up(bootstrap_port, "probe", &service);
+    mach_vm_address_t addr = 0, mapped = 0;
+    mach_vm_allocate(mach_task_self(), &addr, 1 << 16, VM_FLAGS_ANYWHERE);
+    memory_object_size_t size = 1 << 16;
+    mach_make_memory_entry_64(mach_task_self(), &size, addr,
+                              VM_PROT_READ | MAP_MEM_VM_SHARE, &entry,
+                              MACH_PORT_NULL);
+    mach_vm_map(mach_task_self(), &mapped, size, 0, VM_FLAGS_ANYWHERE, entry,
+                0, FALSE, VM_PROT_READ, VM_PROT_READ, VM_INHERIT_NONE);
+    mach_vm_deallocate(mach_task_self(), mapped, size);
+    int *fds = NULL;
+    size_t nfds = 0;
+    if (launch_activate_socket("probe", &fds, &nfds) == 0)
+        free(fds);
+}
 
 int main(void)
 {
@@ -452,19 +495,24 @@ int main(void)
     if (uv_loop_init(&loop) != 0 || !yaml_parser_initialize(&parser))
         return 1;
     uv_run(&loop, UV_RUN_NOWAIT);
-    printf("libuv %s, libyaml %s\n", uv_version_string(), yaml_get_version_string());
+    mach_calls();
+    printf("libuv %s, libyaml %s, %s\n", uv_version_string(),
+           yaml_get_version_string(), _PATH_DEFPATH);
     yaml_parser_delete(&parser);
     return uv_loop_close(&loop);
 }
 PROBE
     # shellcheck disable=SC2046
-    "$CACHE/bin/$target/cc" -Wall -Wextra -Werror -o "$probe" "$probe.c" \
+    "$CACHE/bin/$target/cc" -std=c11 -D_DARWIN_C_SOURCE -Wall -Wextra -Werror \
+        -o "$probe" "$probe.c" \
         $(PKG_CONFIG_LIBDIR=$(deps_pkg_config_dirs) pkg-config --cflags --libs libuv yaml-0.1) ||
-        die "$target: a program using libuv and libyaml does not link"
+        die "$target: the toolchain probe (libuv, libyaml, shim headers) does not link"
     expect_file "$probe" executable
     expect_only_libsystem "$probe"
     # kevent: libuv's kqueue backend, the macOS one, is what got linked.
-    require_imports "$probe" _kevent _printf
+    require_imports "$probe" _kevent _mach_make_memory_entry_64 _mach_vm_map \
+        _mach_vm_allocate _mach_vm_deallocate _bootstrap_look_up \
+        _bootstrap_check_in _bootstrap_port _launch_activate_socket
 }
 
 # --- main -----------------------------------------------------------------------------
@@ -492,7 +540,7 @@ main() {
         build_libuv
         build_libyaml
         [ "$WITH_TESTS" = OFF ] || build_check
-        check_deps_link
+        check_toolchain_link
         build_project
         check_project
     done

@@ -118,16 +118,6 @@ START_TEST(read_only_share_refuses_writes)
 }
 END_TEST
 
-START_TEST(protect_backing_leaves_owner_only)
-{
-    struct stat st;
-    ck_assert_int_eq(handoff_protect_backing(memfd), 0);
-    ck_assert_int_eq(fstat(memfd, &st), 0);
-    ck_assert_int_eq(st.st_mode & 0777, 0600);
-    ck_assert_int_eq(handoff_protect_backing(-1), -EBADF);
-}
-END_TEST
-
 START_TEST(bad_arguments_are_refused)
 {
     handoff_object o;
@@ -239,7 +229,6 @@ int main(void)
     tcase_add_test(tc, socket_type_is_seqpacket);
     tcase_add_test(tc, read_write_share_sees_both_ways);
     tcase_add_test(tc, read_only_share_refuses_writes);
-    tcase_add_test(tc, protect_backing_leaves_owner_only);
     tcase_add_test(tc, bad_arguments_are_refused);
     tcase_add_test(tc, truncated_control_data_closes_what_arrived);
     tcase_add_test(tc, more_than_one_descriptor_is_refused);

@@ -512,6 +512,8 @@ START_TEST(backing_is_sealed_memfd)
     struct stat st;
     ck_assert_int_eq(fstat(b.fd, &st), 0);
     ck_assert_int_eq(st.st_size, (off_t)(4 * page));
+    /* Only the daemon's uid may reopen it through /proc. */
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
     ck_assert_int_eq(ftruncate(b.fd, (off_t)page), -1);
     ck_assert_int_eq(errno, EPERM);
     ck_assert_int_eq(ftruncate(b.fd, (off_t)(8 * page)), -1);

@@ -1,0 +1,69 @@
+/* The README's example (examples/share.c), built as the README says and
+ * run against the real daemon: a producer process and a consumer process. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static fixture fx;
+
+static void setup(void) { fixture_start(&fx, "pools:\n  - name: default\n    reserve: 1GiB\n    limit: 64MiB\n"); }
+
+static void teardown(void) { fixture_cleanup(&fx); }
+
+START_TEST(producer_shares_and_consumer_reads)
+{
+    setenv("MEMPOOL_SOCKET", fx.socket, 1);
+    int in[2], out[2];
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t producer = fork();
+    if (producer == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execl(EXAMPLE_PATH, "share", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    FILE *from_producer = fdopen(out[0], "r");
+    char handle[MEMPOOL_HANDLE_STRLEN + 2] = "";
+    ck_assert_ptr_nonnull(fgets(handle, sizeof handle, from_producer));
+    handle[strcspn(handle, "\n")] = '\0';
+    ck_assert_uint_eq(strlen(handle), MEMPOOL_HANDLE_STRLEN - 1);
+
+    char command[512], line[128] = "";
+    snprintf(command, sizeof command, "%s consume %s", EXAMPLE_PATH, handle);
+    FILE *consumer = popen(command, "r");
+    ck_assert_ptr_nonnull(consumer);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, consumer));
+    ck_assert_int_eq(pclose(consumer), 0);
+    ck_assert_str_eq(line, "hello from the producer\n");
+
+    ck_assert_int_eq(write(in[1], "\n", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(producer, &status, 0), producer);
+    ck_assert(exited_ok(status));
+    fclose(from_producer);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("example");
+    TCase *tc = tcase_create("example");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, producer_shares_and_consumer_reads);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,17 @@
+# The README quotes examples/share.c in full: this test fails when the two
+# drift apart. Run with -DREADME=... -DEXAMPLE=...
+file(READ "${README}" readme)
+file(READ "${EXAMPLE}" example)
+string(FIND "${readme}" "<!-- example: examples/share.c -->\n```c\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "README.md has no example block for examples/share.c")
+endif()
+string(LENGTH "<!-- example: examples/share.c -->\n```c\n" marker_len)
+math(EXPR start "${start} + ${marker_len}")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```" end)
+string(SUBSTRING "${rest}" 0 ${end} quoted)
+if(NOT quoted STREQUAL example)
+  message(FATAL_ERROR "README.md's example differs from examples/share.c")
+endif()
+message(STATUS "README.md quotes examples/share.c exactly")
