@@ -24,6 +24,10 @@ test-sanitize: deps
 	cmake --build $(BUILD_SANITIZE) -j $(JOBS)
 	ctest --test-dir $(BUILD_SANITIZE) --output-on-failure -j $(JOBS)
 
+# Benchmarks print their figures; they are not tests.
+bench: build
+	$(BUILD)/bench_alloc
+
 cross-darwin:
 	sh tests/darwin/cross-build.sh
 

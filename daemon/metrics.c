@@ -1,0 +1,207 @@
+/* Prometheus text exposition of the daemon's figures. The per-pool
+ * families are a table over pool_stats, so a figure added there needs one
+ * line here. Every family is written whole (HELP, TYPE, then all its
+ * samples), as the format requires. */
+#include "metrics.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "proto.h"
+#include "server.h"
+
+/* A figure in a base unit, shown with `decimals` of it moved behind the
+ * point (9: nanoseconds as seconds). */
+typedef struct pool_family {
+    const char *name, *type, *help;
+    size_t offset;     /* of a uint64_t in pool_stats */
+    int decimals;
+} pool_family;
+
+#define FIGURE(field) offsetof(pool_stats, field)
+
+static const pool_family pool_families[] = {
+    { "mempool_pool_reserve_bytes", "gauge", "Address space the pool reserved at start.",
+      FIGURE(reserve), 0 },
+    { "mempool_pool_limit_bytes", "gauge", "Most memory the pool may hold, in use plus warm.",
+      FIGURE(limit), 0 },
+    { "mempool_pool_quota_bytes", "gauge", "Most memory one client may hold in the pool.",
+      FIGURE(quota), 0 },
+    { "mempool_pool_page_size_bytes", "gauge", "The pool's block granularity.",
+      FIGURE(page_size), 0 },
+    { "mempool_pool_blocks", "gauge", "Live blocks in the pool.", FIGURE(blocks), 0 },
+    { "mempool_pool_holders", "gauge", "Holds on the pool's live blocks.", FIGURE(holders), 0 },
+    { "mempool_pool_largest_free_run_bytes", "gauge",
+      "The largest run of free address space (fragmentation, next to the free bytes).",
+      FIGURE(largest_free_run), 0 },
+    { "mempool_pool_backing_resident_bytes", "gauge",
+      "What the OS holds for the pool's backings (memfd st_blocks).", FIGURE(backing_resident), 0 },
+    { "mempool_pool_released_bytes_total", "counter", "Bytes the pool gave back to the OS.",
+      FIGURE(released), 0 },
+    { "mempool_pool_sync_scavenged_bytes_total", "counter",
+      "Bytes released on the allocation path to stay under the limit.", FIGURE(sync_scavenged), 0 },
+    { "mempool_pool_scavenger_runs_total", "counter", "Background scavenger runs on the pool.",
+      FIGURE(scavenger_runs), 0 },
+    { "mempool_pool_scavenger_cpu_seconds_total", "counter",
+      "CPU time the scavenger spent on the pool.", FIGURE(scavenger_cpu_ns), 9 },
+    { "mempool_pool_last_scavenge_timestamp_seconds", "gauge",
+      "Unix time of the pool's last scavenge (0: never).", FIGURE(last_scavenge_ms), 3 },
+};
+
+/* The states a pool's address space is in, for mempool_pool_bytes. */
+static const struct {
+    const char *state;
+    size_t offset;
+} pool_states[] = {
+    { "in_use", FIGURE(in_use) },
+    { "warm", FIGURE(warm) },
+    { "free", FIGURE(free_bytes) },
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void number(FILE *f, uint64_t v, int decimals)
+{
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    if (decimals == 0)
+        fprintf(f, "%" PRIu64 "\n", v);
+    else
+        fprintf(f, "%" PRIu64 ".%0*" PRIu64 "\n", v / scale, decimals, v % scale);
+}
+
+void metrics_write_label_value(FILE *f, const char *value)
+{
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*p, f);
+    }
+}
+
+/* `name{key="value"} ` (the number follows). */
+static void sample(FILE *f, const char *name, const char *key, const char *value)
+{
+    fprintf(f, "%s{%s=\"", name, key);
+    metrics_write_label_value(f, value);
+    fputs("\"} ", f);
+}
+
+static uint64_t figure(const pool_stats *s, size_t offset)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)s + offset, sizeof v);
+    return v;
+}
+
+static void write_pools(const daemon_state *d, const pool_stats *stats, FILE *f)
+{
+    size_t n = pool_set_count(d->pools);
+    family(f, "mempool_pool_bytes", "gauge",
+           "The pool's address space by state: in live blocks, warm (free, kept mapped), free.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < COUNT(pool_states); k++) {
+            fprintf(f, "mempool_pool_bytes{pool=\"");
+            metrics_write_label_value(f, pool_name(pool_set_at(d->pools, i)));
+            fprintf(f, "\",state=\"%s\"} ", pool_states[k].state);
+            number(f, figure(&stats[i], pool_states[k].offset), 0);
+        }
+    }
+    for (size_t k = 0; k < COUNT(pool_families); k++) {
+        const pool_family *pf = &pool_families[k];
+        family(f, pf->name, pf->type, pf->help);
+        for (size_t i = 0; i < n; i++) {
+            sample(f, pf->name, "pool", pool_name(pool_set_at(d->pools, i)));
+            number(f, figure(&stats[i], pf->offset), pf->decimals);
+        }
+    }
+    family(f, "mempool_pool_huge_pages", "gauge", "1 where the pool's memory uses huge pages.");
+    for (size_t i = 0; i < n; i++) {
+        sample(f, "mempool_pool_huge_pages", "pool", pool_name(pool_set_at(d->pools, i)));
+        number(f, stats[i].huge_pages ? 1 : 0, 0);
+    }
+}
+
+static void write_requests(const server_stats *st, FILE *f)
+{
+    family(f, "mempool_requests_total", "counter",
+           "Client requests by message type (malformed: frames that could not be decoded).");
+    sample(f, "mempool_requests_total", "type", "malformed");
+    number(f, st->requests[0], 0);
+    for (uint16_t t = 1; t < COUNT(st->requests); t++) {
+        if (proto_request_size(t) < 0)
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "%s", proto_type_name(t));
+        for (char *p = name; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+        sample(f, "mempool_requests_total", "type", name);
+        number(f, st->requests[t], 0);
+    }
+}
+
+static void write_clients(const daemon_state *d, FILE *f)
+{
+    server_stats st = { 0 };
+    if (d->srv != NULL)
+        server_get_stats(d->srv, &st);
+    family(f, "mempool_clients", "gauge", "Connected clients.");
+    fprintf(f, "mempool_clients %" PRIu64 "\n", st.clients);
+    family(f, "mempool_clients_accepted_total", "counter", "Client connections accepted.");
+    fprintf(f, "mempool_clients_accepted_total %" PRIu64 "\n", st.clients_total);
+    family(f, "mempool_clients_refused_total", "counter",
+           "Client connections refused (max_clients reached, out of memory).");
+    fprintf(f, "mempool_clients_refused_total %" PRIu64 "\n", st.refused);
+    write_requests(&st, f);
+}
+
+static void write_memory(FILE *f)
+{
+    mem_counters mc;
+    mem_total_counters(&mc);
+    family(f, "mempool_memory_bytes", "gauge",
+           "Bytes per memory state, as the daemon's memory layer counts them.");
+    for (int s = MEM_RESERVED; s < MEM_NSTATES; s++) {
+        sample(f, "mempool_memory_bytes", "state", mem_state_name((mem_state)s));
+        number(f, mc.bytes[s], 0);
+    }
+    int64_t footprint = mem_os_footprint();
+    if (footprint >= 0) {
+        family(f, "mempool_os_footprint_bytes", "gauge",
+               "The daemon's footprint as the OS reports it (Linux: rss, macOS: phys_footprint).");
+        sample(f, "mempool_os_footprint_bytes", "source", mem_os_footprint_name());
+        number(f, (uint64_t)footprint, 0);
+    }
+}
+
+int metrics_write(const daemon_state *d, FILE *f)
+{
+    /* Each pool's figures once: a family per figure walks them all. */
+    size_t n = pool_set_count(d->pools);
+    pool_stats *stats = calloc(n > 0 ? n : 1, sizeof *stats);
+    if (stats == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        pool_get_stats(pool_set_at(d->pools, i), &stats[i]);
+    family(f, "mempool_uptime_seconds", "gauge", "Time since the daemon started.");
+    number(f, (daemon_now_ns() - d->started_ns) / 1000000, 3);
+    write_clients(d, f);
+    write_memory(f);
+    write_pools(d, stats, f);
+    free(stats);
+    return ferror(f) ? -EIO : 0;
+}
