@@ -19,6 +19,8 @@
 
 /* ---- the service module (admin.c) ----------------------------------------- */
 
+typedef struct admin admin;
+
 int admin_start(daemon_state *d);
 void admin_stop(daemon_state *d);
 void admin_release(daemon_state *d);
@@ -69,7 +71,8 @@ typedef enum admin_outcome {
     ADMIN_BAD_INPUT    /* replied: an error, and the connection should end */
 } admin_outcome;
 
-/* Runs one command line (no '\n'; modified in place) and leaves in
+/* Runs one command line of `len` bytes, without its '\n' (line[len], where
+ * the '\n' was, is overwritten; the line is split in place), and leaves in
  * c->out one reply: a JSON object and its '\n'. */
 admin_outcome admin_execute(admin_call *c, char *line, size_t len);
 

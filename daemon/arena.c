@@ -1,7 +1,9 @@
 /* The free runs of an arena in an AVL tree keyed by start. Each node also
  * holds the longest run in its subtree, which lets first fit by address
  * descend in O(log n) instead of scanning the runs (the job of the summary
- * levels of Go's pageAlloc radix tree).
+ * levels of Go's pageAlloc radix tree), and the oldest stamp in its
+ * subtree, which lets the scavenger find the highest idle run the same way
+ * (the job of Go's scavengeIndex).
  *
  * Nodes keep their identity while the tree changes shape (a removal relinks
  * the successor rather than copying it), so a pointer found by a lookup
@@ -15,6 +17,7 @@ typedef struct arena_node {
     struct arena_node *left, *right;
     uint64_t start, npages, stamp;
     uint64_t longest; /* the longest run in this subtree */
+    uint64_t oldest;  /* the smallest stamp in this subtree */
     int height;
 } arena_node;
 
@@ -23,13 +26,18 @@ struct arena {
     uint64_t npages;
     uint64_t free_pages;
     uint64_t free_runs;
+    bool coalesce; /* false: each freed range stays a run of its own */
 };
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 static int height_of(const arena_node *n) { return n ? n->height : 0; }
 
 static uint64_t longest_of(const arena_node *n) { return n ? n->longest : 0; }
+
+static uint64_t oldest_of(const arena_node *n) { return n ? n->oldest : UINT64_MAX; }
 
 static uint64_t run_end(const arena_node *n) { return n->start + n->npages; }
 
@@ -44,10 +52,22 @@ static uint64_t subtree_longest(const arena_node *n)
     return max_u64(n->npages, max_u64(longest_of(n->left), longest_of(n->right)));
 }
 
+static uint64_t subtree_oldest(const arena_node *n)
+{
+    return min_u64(n->stamp, min_u64(oldest_of(n->left), oldest_of(n->right)));
+}
+
+/* The annotations that depend on the node's own run, not on the shape. */
+static void node_annotate(arena_node *n)
+{
+    n->longest = subtree_longest(n);
+    n->oldest = subtree_oldest(n);
+}
+
 static void node_update(arena_node *n)
 {
     n->height = subtree_height(n);
-    n->longest = subtree_longest(n);
+    node_annotate(n);
 }
 
 static arena_node *node_new(uint64_t start, uint64_t npages, uint64_t stamp)
@@ -56,7 +76,7 @@ static arena_node *node_new(uint64_t start, uint64_t npages, uint64_t stamp)
     if (!n)
         return NULL;
     *n = (arena_node){ .start = start, .npages = npages, .stamp = stamp,
-                       .longest = npages, .height = 1 };
+                       .longest = npages, .oldest = stamp, .height = 1 };
     return n;
 }
 
@@ -149,8 +169,8 @@ static arena_node *tree_detach(arena_node *root, uint64_t start)
     return rebalance(root);
 }
 
-/* Recomputes the longest-run annotation from the node at `start` up to the
- * root, after that node's length changed in place. A start moved in place
+/* Recomputes the annotations from the node at `start` up to the root,
+ * after that node's length or stamp changed in place. A start moved in place
  * follows the same path as long as it crossed no other run's start, which
  * splitting or growing a run into pages no other run holds never does. */
 static void tree_refresh(arena_node *root, uint64_t start)
@@ -159,7 +179,7 @@ static void tree_refresh(arena_node *root, uint64_t start)
         tree_refresh(root->left, start);
     else if (start > root->start)
         tree_refresh(root->right, start);
-    root->longest = subtree_longest(root);
+    node_annotate(root);
 }
 
 static arena_node *find_below(arena_node *n, uint64_t before)
@@ -211,7 +231,19 @@ int arena_new(uint64_t npages, arena **out)
         return -ENOMEM;
     }
     *a = (arena){ .root = all, .npages = npages, .free_pages = npages,
-                  .free_runs = 1 };
+                  .free_runs = 1, .coalesce = true };
+    *out = a;
+    return 0;
+}
+
+int arena_new_unmerged(uint64_t npages, arena **out)
+{
+    if (npages == 0)
+        return -EINVAL;
+    arena *a = malloc(sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    *a = (arena){ .npages = npages };
     *out = a;
     return 0;
 }
@@ -295,6 +327,8 @@ int arena_free(arena *a, uint64_t start, uint64_t npages, uint64_t stamp)
     if (left && run_end(left) != start)
         left = NULL;
     arena_node *right = find_exact(a->root, end);
+    if (!a->coalesce)
+        left = right = NULL;
     if (left && right)
         merge_both(a, left, right, npages, stamp);
     else if (left)
@@ -325,6 +359,87 @@ bool arena_free_run_below(const arena *a, uint64_t before, arena_run *out)
     return true;
 }
 
+/* The run holding page `start`, if it is free. */
+static arena_node *run_holding(arena_node *root, uint64_t start)
+{
+    arena_node *n = find_below(root, start + 1);
+    return n && run_end(n) > start ? n : NULL;
+}
+
+/* Takes the middle out of a run: the part above becomes a run of its own
+ * with the same stamp. */
+static int split_out(arena *a, arena_node *run, uint64_t start, uint64_t end)
+{
+    arena_node *above = node_new(end, run_end(run) - end, run->stamp);
+    if (!above)
+        return -ENOMEM;
+    run->npages = start - run->start;
+    tree_refresh(a->root, run->start);
+    a->root = tree_insert(a->root, above);
+    a->free_runs++;
+    return 0;
+}
+
+int arena_take(arena *a, uint64_t start, uint64_t npages)
+{
+    if (npages == 0 || start >= a->npages || npages > a->npages - start)
+        return -EINVAL;
+    uint64_t end = start + npages;
+    arena_node *run = run_holding(a->root, start);
+    if (!run || run_end(run) < end)
+        return -EINVAL;
+    if (run->start == start && run_end(run) == end) {
+        a->root = tree_detach(a->root, start);
+        free(run);
+        a->free_runs--;
+    } else if (run->start == start) {
+        run->start = end;
+        run->npages -= npages;
+        tree_refresh(a->root, run->start);
+    } else if (run_end(run) == end) {
+        run->npages -= npages;
+        tree_refresh(a->root, run->start);
+    } else if (split_out(a, run, start, end) < 0) {
+        return -ENOMEM;
+    }
+    a->free_pages -= npages;
+    return 0;
+}
+
+/* Descends towards the highest address while the subtree there still holds
+ * a run stamped at or before stamp_max; the annotation says where one is. */
+static const arena_node *highest_by(const arena_node *n, uint64_t stamp_max)
+{
+    if (!n || n->oldest > stamp_max)
+        return NULL;
+    for (;;) {
+        if (n->right && n->right->oldest <= stamp_max)
+            n = n->right;
+        else if (n->stamp <= stamp_max)
+            return n;
+        else
+            n = n->left;
+    }
+}
+
+bool arena_highest_run_by(const arena *a, uint64_t stamp_max, arena_run *out)
+{
+    const arena_node *run = highest_by(a->root, stamp_max);
+    if (!run)
+        return false;
+    *out = (arena_run){ .start = run->start, .npages = run->npages,
+                        .stamp = run->stamp };
+    return true;
+}
+
+bool arena_oldest_stamp(const arena *a, uint64_t *stamp)
+{
+    if (!a->root)
+        return false;
+    *stamp = a->root->oldest;
+    return true;
+}
+
 typedef struct check_walk {
     const arena *a;
     bool has_prev;
@@ -337,8 +452,11 @@ static bool run_is_valid(const arena_node *n, const check_walk *w)
     if (n->npages == 0 || n->npages > w->a->npages ||
         n->start > w->a->npages - n->npages)
         return false;
-    /* Touching runs would have been coalesced into one. */
-    return !w->has_prev || n->start > w->prev_end;
+    if (!w->has_prev || n->start > w->prev_end)
+        return true;
+    /* Touching runs would have been coalesced into one, unless the arena
+     * keeps each freed range apart. */
+    return !w->a->coalesce && n->start == w->prev_end;
 }
 
 /* The subtree's height, or -1 when an invariant is broken in it. */
@@ -356,7 +474,8 @@ static int check_subtree(const arena_node *n, check_walk *w)
     int right = check_subtree(n->right, w);
     if (right < 0 || left - right > 1 || right - left > 1)
         return -1;
-    if (n->height != subtree_height(n) || n->longest != subtree_longest(n))
+    if (n->height != subtree_height(n) || n->longest != subtree_longest(n) ||
+        n->oldest != subtree_oldest(n))
         return -1;
     return n->height;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
@@ -154,6 +155,7 @@ static void clients_release(daemon_state *d)
 static const daemon_module modules[] = {
     { "clients", clients_start, clients_stop, clients_release },
     /* @modules: one line per service module below this marker */
+    { "admin", admin_start, admin_stop, admin_release },
 };
 
 #define NMODULES (sizeof modules / sizeof modules[0])

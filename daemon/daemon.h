@@ -21,6 +21,7 @@ typedef struct daemon_state {
     int listen_fd;        /* the client socket */
     uint64_t started_ns;  /* monotonic */
     bool stopping;
+    struct admin *admin;  /* the admin socket (admin.c) */
 } daemon_state;
 
 /* Runs the daemon in the foreground on the policy file until SIGTERM;

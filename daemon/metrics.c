@@ -198,6 +198,7 @@ int metrics_write(const daemon_state *d, FILE *f)
     for (size_t i = 0; i < n; i++)
         pool_get_stats(pool_set_at(d->pools, i), &stats[i]);
     family(f, "mempool_uptime_seconds", "gauge", "Time since the daemon started.");
+    fputs("mempool_uptime_seconds ", f);
     number(f, (daemon_now_ns() - d->started_ns) / 1000000, 3);
     write_clients(d, f);
     write_memory(f);

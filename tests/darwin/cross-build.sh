@@ -5,11 +5,11 @@
 # the Darwin code paths import the libSystem calls they are meant to make.
 #
 # Zig 0.11 (from the npm registry) is the cross compiler: `zig cc` ships the
-# macOS headers and libSystem stubs that a Linux machine lacks. libuv and
-# libyaml are built from Debian's source packages. Everything downloaded or
-# built for the dependencies is cached in $MEMPOOL_CROSS_CACHE, keyed on
-# versions, so a second run only rebuilds mempoold. docs/cross-build.md
-# explains the steps and the cache.
+# macOS headers and libSystem stubs that a Linux machine lacks. libuv,
+# libyaml and Check are built from Debian's source packages. Everything
+# downloaded or built for the dependencies is cached in $MEMPOOL_CROSS_CACHE,
+# keyed on versions, so a second run only rebuilds mempoold. Nothing built
+# here is run. docs/cross-build.md explains the steps and the cache.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

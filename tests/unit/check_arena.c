@@ -292,6 +292,120 @@ START_TEST(stamps_keep_the_newest_and_survive_splits)
 }
 END_TEST
 
+/* --- taking ranges out, idle runs, unmerged arenas ------------------------ */
+
+START_TEST(take_shrinks_a_run_from_either_end_or_splits_it)
+{
+    arena *a = new_arena(100);
+    ck_assert_int_eq(arena_take(a, 0, 10), 0);
+    ck_assert_int_eq(arena_take(a, 90, 10), 0);
+    ck_assert(arena_check(a));
+    ck_assert_uint_eq(arena_free_pages(a), 80);
+    ck_assert_uint_eq(arena_largest_free(a), 80);
+    ck_assert_int_eq(arena_take(a, 40, 10), 0);
+    ck_assert(arena_check(a));
+    arena_run runs[4];
+    ck_assert_uint_eq(free_runs_of(a, runs, 4), 2);
+    assert_run(&runs[0], 10, 30, 0);
+    assert_run(&runs[1], 50, 40, 0);
+    ck_assert_uint_eq(arena_largest_free(a), 40);
+    /* A whole run goes, and the taken pages free again like any others. */
+    ck_assert_int_eq(arena_take(a, 10, 30), 0);
+    ck_assert_uint_eq(arena_free_runs(a), 1);
+    free_ok(a, 0, 50, 7);
+    ck_assert_uint_eq(free_runs_of(a, runs, 4), 1);
+    assert_run(&runs[0], 0, 90, 7);
+    arena_destroy(a);
+}
+END_TEST
+
+START_TEST(bad_takes_are_refused_and_change_nothing)
+{
+    arena *a = new_arena(100);
+    alloc_ok(a, 20);
+    free_ok(a, 5, 5, 3); /* free runs [5,10) and [20,100) */
+    ck_assert_int_eq(arena_take(a, 0, 5), -EINVAL);     /* allocated */
+    ck_assert_int_eq(arena_take(a, 8, 4), -EINVAL);     /* runs past its run */
+    ck_assert_int_eq(arena_take(a, 5, 20), -EINVAL);    /* spans two runs */
+    ck_assert_int_eq(arena_take(a, 30, 0), -EINVAL);
+    ck_assert_int_eq(arena_take(a, 100, 1), -EINVAL);
+    ck_assert_int_eq(arena_take(a, 99, 2), -EINVAL);
+    ck_assert_int_eq(arena_take(a, 50, UINT64_MAX), -EINVAL);
+    ck_assert(arena_check(a));
+    arena_run runs[4];
+    ck_assert_uint_eq(free_runs_of(a, runs, 4), 2);
+    assert_run(&runs[0], 5, 5, 3);
+    assert_run(&runs[1], 20, 80, 0);
+    arena_destroy(a);
+}
+END_TEST
+
+START_TEST(highest_run_by_finds_the_highest_idle_run)
+{
+    arena *a = NULL;
+    ck_assert_int_eq(arena_new_unmerged(100, &a), 0);
+    arena_run run;
+    uint64_t oldest;
+    ck_assert(!arena_highest_run_by(a, UINT64_MAX, &run));
+    ck_assert(!arena_oldest_stamp(a, &oldest));
+    free_ok(a, 0, 10, 40);
+    free_ok(a, 20, 10, 10);
+    free_ok(a, 50, 10, 30);
+    free_ok(a, 80, 10, 20);
+    ck_assert(arena_oldest_stamp(a, &oldest));
+    ck_assert_uint_eq(oldest, 10);
+    ck_assert(!arena_highest_run_by(a, 9, &run));
+    ck_assert(arena_highest_run_by(a, 10, &run));
+    assert_run(&run, 20, 10, 10);
+    ck_assert(arena_highest_run_by(a, 29, &run));
+    assert_run(&run, 80, 10, 20);
+    ck_assert(arena_highest_run_by(a, 35, &run));
+    assert_run(&run, 80, 10, 20);
+    /* The scavenger's step: the top of the highest idle run goes. */
+    ck_assert_int_eq(arena_take(a, 85, 5), 0);
+    ck_assert(arena_highest_run_by(a, 35, &run));
+    assert_run(&run, 80, 5, 20);
+    ck_assert_int_eq(arena_take(a, 80, 5), 0);
+    ck_assert(arena_highest_run_by(a, 35, &run));
+    assert_run(&run, 50, 10, 30);
+    ck_assert_int_eq(arena_take(a, 20, 10), 0);
+    ck_assert(arena_oldest_stamp(a, &oldest));
+    ck_assert_uint_eq(oldest, 30);
+    ck_assert(arena_check(a));
+    arena_destroy(a);
+}
+END_TEST
+
+START_TEST(unmerged_arena_keeps_every_freed_range_apart)
+{
+    arena *a = NULL;
+    ck_assert_int_eq(arena_new_unmerged(0, &a), -EINVAL);
+    ck_assert_int_eq(arena_new_unmerged(64, &a), 0);
+    ck_assert_uint_eq(arena_free_pages(a), 0);
+    ck_assert_uint_eq(arena_free_runs(a), 0);
+    ck_assert_uint_eq(arena_largest_free(a), 0);
+    ck_assert(arena_check(a));
+    free_ok(a, 0, 8, 5);
+    free_ok(a, 8, 8, 5);
+    free_ok(a, 16, 8, 9);
+    ck_assert_int_eq(arena_free(a, 4, 8, 1), -EINVAL);
+    arena_run runs[4];
+    ck_assert_uint_eq(free_runs_of(a, runs, 4), 3);
+    assert_run(&runs[0], 0, 8, 5);
+    assert_run(&runs[1], 8, 8, 5);
+    assert_run(&runs[2], 16, 8, 9);
+    ck_assert_uint_eq(arena_largest_free(a), 8);
+    /* Each run is what was freed: taking one leaves its neighbours be. */
+    ck_assert_int_eq(arena_take(a, 8, 8), 0);
+    ck_assert_int_eq(arena_take(a, 4, 8), -EINVAL);
+    ck_assert_uint_eq(free_runs_of(a, runs, 4), 2);
+    assert_run(&runs[0], 0, 8, 5);
+    assert_run(&runs[1], 16, 8, 9);
+    ck_assert(arena_check(a));
+    arena_destroy(a);
+}
+END_TEST
+
 /* --- randomized comparison with a page bitmap ---------------------------- */
 
 enum { MODEL_PAGES = 2048, RANDOM_STEPS = 20000 };
@@ -484,6 +598,122 @@ START_TEST(random_operations_match_a_bitmap_model)
 }
 END_TEST
 
+/* --- an unmerged arena against a model of stamped runs -------------------- */
+
+enum { RUNS_PAGES = 1024, RUNS_STEPS = 20000 };
+
+typedef struct runs_model {
+    uint64_t run_start[RUNS_PAGES]; /* of free pages: where their run starts */
+    bool free[RUNS_PAGES];
+    uint64_t stamp[RUNS_PAGES];
+} runs_model;
+
+typedef struct runs_random {
+    arena *a;
+    runs_model m;
+    uint64_t seed;
+} runs_random;
+
+static uint64_t runs_below(runs_random *r, uint64_t n) { return next_random(&r->seed) % n; }
+
+static uint64_t model_run_end(const runs_model *m, uint64_t p)
+{
+    uint64_t start = m->run_start[p];
+    while (p < RUNS_PAGES && m->free[p] && m->run_start[p] == start)
+        p++;
+    return p;
+}
+
+static void model_set_run(runs_model *m, uint64_t start, uint64_t end, uint64_t stamp)
+{
+    for (uint64_t p = start; p < end; p++) {
+        m->free[p] = true;
+        m->run_start[p] = start;
+        m->stamp[p] = stamp;
+    }
+}
+
+static bool runs_random_free(runs_random *r)
+{
+    uint64_t start = runs_below(r, RUNS_PAGES), npages = 1 + runs_below(r, 24);
+    uint64_t stamp = runs_below(r, 1000);
+    bool ok = start + npages <= RUNS_PAGES;
+    for (uint64_t p = start; ok && p < start + npages; p++)
+        ok = !r->m.free[p];
+    if (ok)
+        model_set_run(&r->m, start, start + npages, stamp);
+    return arena_free(r->a, start, npages, stamp) == (ok ? 0 : -EINVAL);
+}
+
+/* Takes the top, the bottom, the middle or the whole of a random run, or a
+ * range that crosses a run's end (refused). */
+static bool runs_random_take(runs_random *r)
+{
+    uint64_t p = runs_below(r, RUNS_PAGES);
+    if (!r->m.free[p])
+        return arena_take(r->a, p, 1) == -EINVAL;
+    uint64_t start = r->m.run_start[p], end = model_run_end(&r->m, p);
+    uint64_t from = start + runs_below(r, end - start);
+    uint64_t to = from + 1 + runs_below(r, end - from + 1);
+    if (to > end)
+        return arena_take(r->a, from, to - from) == -EINVAL;
+    int rc = arena_take(r->a, from, to - from);
+    if (rc != 0)
+        return false;
+    uint64_t stamp = r->m.stamp[p];
+    for (uint64_t q = from; q < to; q++)
+        r->m.free[q] = false;
+    if (to < end)
+        model_set_run(&r->m, to, end, stamp);
+    return true;
+}
+
+/* The highest run stamped at or before a random time, and the oldest stamp,
+ * both as a scan of the model finds them. */
+static bool runs_random_query(runs_random *r)
+{
+    uint64_t limit = runs_below(r, 1100), oldest = UINT64_MAX;
+    bool want = false;
+    arena_run expected = { 0 }, got;
+    for (uint64_t p = RUNS_PAGES; p-- > 0;) {
+        if (!r->m.free[p])
+            continue;
+        if (r->m.stamp[p] < oldest)
+            oldest = r->m.stamp[p];
+        if (!want && r->m.stamp[p] <= limit) {
+            want = true;
+            uint64_t start = r->m.run_start[p];
+            expected = (arena_run){ start, p + 1 - start, r->m.stamp[p] };
+        }
+    }
+    uint64_t got_oldest = UINT64_MAX;
+    if (arena_oldest_stamp(r->a, &got_oldest) != (oldest != UINT64_MAX) ||
+        got_oldest != oldest)
+        return false;
+    if (arena_highest_run_by(r->a, limit, &got) != want)
+        return false;
+    return !want || memcmp(&got, &expected, sizeof got) == 0;
+}
+
+START_TEST(random_unmerged_operations_match_a_model)
+{
+    static runs_random r;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(arena_new_unmerged(RUNS_PAGES, &r.a), 0);
+    r.seed = 0xacce55;
+    int step = 0;
+    for (; step < RUNS_STEPS; step++) {
+        uint64_t choice = runs_below(&r, 10);
+        bool ok = choice < 4 ? runs_random_free(&r)
+                  : choice < 8 ? runs_random_take(&r) : runs_random_query(&r);
+        if (!ok || !arena_check(r.a))
+            break;
+    }
+    ck_assert_int_eq(step, RUNS_STEPS);
+    arena_destroy(r.a);
+}
+END_TEST
+
 /* --- a large arena ------------------------------------------------------- */
 
 enum { LARGE_BLOCKS = 200000 };
@@ -553,7 +783,12 @@ int main(void)
     tcase_add_test(tc, largest_free_follows_every_change);
     tcase_add_test(tc, iteration_walks_down_from_the_highest_run);
     tcase_add_test(tc, stamps_keep_the_newest_and_survive_splits);
+    tcase_add_test(tc, take_shrinks_a_run_from_either_end_or_splits_it);
+    tcase_add_test(tc, bad_takes_are_refused_and_change_nothing);
+    tcase_add_test(tc, highest_run_by_finds_the_highest_idle_run);
+    tcase_add_test(tc, unmerged_arena_keeps_every_freed_range_apart);
     tcase_add_test(tc, random_operations_match_a_bitmap_model);
+    tcase_add_test(tc, random_unmerged_operations_match_a_model);
     tcase_add_test(tc, a_large_arena_with_many_small_blocks);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

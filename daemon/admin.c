@@ -1,0 +1,368 @@
+/* The admin socket: a libuv pipe server at the policy's admin.socket.
+ *
+ * Each connection is checked once, at accept, against admin.users and
+ * admin.groups from the kernel's peer credentials; a refusal is one JSON
+ * error line and a log line with the uid. An admitted connection sends
+ * lines; each is run by admin_execute and answered with one line.
+ *
+ * Nothing a connection does may stall the loop or grow without bound:
+ *   - a line is at most ADMIN_MAX_LINE bytes; a longer one gets an error
+ *     line and the connection is closed;
+ *   - a byte that is not text gets an error line and a close;
+ *   - a command is read only once the replies before it are written out
+ *     (uv_stream_get_write_queue_size is 0), and at most LINES_PER_TURN per
+ *     loop turn: a client that never reads its replies stops being read,
+ *     and its unread replies stay bounded by one reply; past
+ *     ADMIN_MAX_PENDING unwritten bytes the connection is closed. */
+#include "admin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+
+#define ADMIN_MAX_CONNECTIONS 16
+#define ADMIN_MAX_PENDING (16u * 1024 * 1024)
+#define LINES_PER_TURN 16
+
+typedef struct admin_conn {
+    uv_pipe_t pipe;
+    admin *adm;
+    peer_cred peer;
+    char buf[ADMIN_MAX_LINE + 2]; /* a longest line, '\r' and '\n' */
+    size_t used;
+    unsigned writes;              /* replies whose write has not completed */
+    bool eof, closing, close_after_writes;
+    struct admin_conn *prev, *next;
+} admin_conn;
+
+struct admin {
+    daemon_state *d;
+    uv_pipe_t listener;
+    char *path;
+    bool listening;
+    admin_conn *conns;
+    size_t nconns;
+    json_writer reply;
+};
+
+typedef struct reply_write {
+    uv_write_t req;
+    admin_conn *conn;
+    char *text;
+    bool shutdown_after;
+} reply_write;
+
+static void pump(admin_conn *c);
+
+/* ---- closing -------------------------------------------------------------------- */
+
+static void conn_closed(uv_handle_t *h) { free(h->data); }
+
+static void conn_close(admin_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    admin *a = c->adm;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    a->nconns--;
+    uv_close((uv_handle_t *)&c->pipe, conn_closed);
+}
+
+/* Closes once every reply queued so far has been written. */
+static void close_after_writes(admin_conn *c)
+{
+    c->close_after_writes = true;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    if (c->writes == 0)
+        conn_close(c);
+}
+
+/* ---- replies --------------------------------------------------------------------- */
+
+static void reply_written(uv_write_t *req, int status)
+{
+    reply_write *rw = (reply_write *)req;
+    admin_conn *c = rw->conn;
+    bool shutdown_after = rw->shutdown_after && status == 0;
+    free(rw->text);
+    free(rw);
+    c->writes--;
+    if (shutdown_after)
+        daemon_shutdown(c->adm->d);
+    if (c->closing)
+        return;
+    if (status < 0)
+        conn_close(c);
+    else if (c->close_after_writes && c->writes == 0)
+        conn_close(c);
+    else if (!c->close_after_writes)
+        pump(c);
+}
+
+/* Queues the writer's text (taken over) on the connection. */
+static void send_reply(admin_conn *c, json_writer *w, bool shutdown_after)
+{
+    uv_stream_t *stream = (uv_stream_t *)&c->pipe;
+    reply_write *rw = calloc(1, sizeof *rw);
+    if (rw == NULL) {
+        conn_close(c);
+        return;
+    }
+    rw->conn = c;
+    rw->text = w->text;
+    rw->shutdown_after = shutdown_after;
+    uv_buf_t buf = uv_buf_init(rw->text, (unsigned)w->len);
+    json_init(w);
+    if (uv_write(&rw->req, stream, &buf, 1, reply_written) != 0) {
+        free(rw->text);
+        free(rw);
+        conn_close(c);
+        return;
+    }
+    c->writes++;
+    if (uv_stream_get_write_queue_size(stream) > ADMIN_MAX_PENDING) {
+        log_warn("admin: uid %u (pid %d) leaves %zu bytes of replies unread; closing",
+                 (unsigned)c->peer.uid, (int)c->peer.pid, uv_stream_get_write_queue_size(stream));
+        conn_close(c);
+    }
+}
+
+/* One error line, then the connection ends. */
+static void refuse(admin_conn *c, const char *code, const char *why)
+{
+    json_writer *w = &c->adm->reply;
+    json_reset(w);
+    admin_reply_error(w, code, "%s", why);
+    json_object_end(w);
+    json_raw(w, "\n", 1);
+    if (w->failed) {
+        conn_close(c);
+        return;
+    }
+    send_reply(c, w, false);
+    if (!c->closing)
+        close_after_writes(c);
+}
+
+/* ---- reading lines ----------------------------------------------------------------- */
+
+/* Runs the line that ends at buf[len] ('\n'); true when it was answered. */
+static bool serve_line(admin_conn *c, size_t len)
+{
+    size_t text_len = len > 0 && c->buf[len - 1] == '\r' ? len - 1 : len;
+    admin_call call = { .d = c->adm->d, .peer = &c->peer, .out = &c->adm->reply };
+    admin_outcome outcome = admin_execute(&call, c->buf, text_len);
+    size_t rest = c->used - len - 1;
+    memmove(c->buf, c->buf + len + 1, rest);
+    c->used = rest;
+    if (outcome == ADMIN_NO_REPLY)
+        return false;
+    send_reply(c, call.out, call.shutdown_after_reply);
+    if (outcome == ADMIN_BAD_INPUT && !c->closing)
+        close_after_writes(c);
+    return true;
+}
+
+static void alloc_buffer(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    admin_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->buf + c->used, (unsigned)(sizeof c->buf - c->used));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    admin_conn *c = stream->data;
+    (void)buf;
+    if (nread == UV_EOF) {
+        c->eof = true;
+        uv_read_stop(stream);
+    } else if (nread < 0) {
+        conn_close(c);
+        return;
+    } else {
+        c->used += (size_t)nread;
+    }
+    pump(c);
+}
+
+/* What remains once no complete line can be served now. */
+static void after_lines(admin_conn *c)
+{
+    if (c->used == sizeof c->buf) {
+        char why[96];
+        snprintf(why, sizeof why, "line too long: a command line is at most %d bytes",
+                 ADMIN_MAX_LINE);
+        refuse(c, "line-too-long", why);
+    } else if (c->eof) {
+        /* A last command without its '\n' is still a command. */
+        if (c->used > 0) {
+            c->buf[c->used] = '\n';
+            c->used++;
+            serve_line(c, c->used - 1);
+        }
+        if (!c->closing)
+            close_after_writes(c);
+    } else {
+        uv_read_start((uv_stream_t *)&c->pipe, alloc_buffer, on_read);
+    }
+}
+
+/* Serves the complete lines in the buffer while the replies before them
+ * are written out, then reads on; the write callback calls it again. */
+static void pump(admin_conn *c)
+{
+    uv_stream_t *stream = (uv_stream_t *)&c->pipe;
+    for (int served = 0; !c->closing && !c->close_after_writes;) {
+        char *nl = memchr(c->buf, '\n', c->used);
+        if (nl == NULL) {
+            after_lines(c);
+            return;
+        }
+        if (served == LINES_PER_TURN || uv_stream_get_write_queue_size(stream) > 0) {
+            uv_read_stop(stream);
+            return;
+        }
+        served += serve_line(c, (size_t)(nl - c->buf));
+    }
+}
+
+/* ---- accepting --------------------------------------------------------------------- */
+
+static bool admits(admin_conn *c)
+{
+    const policy *pol = c->adm->d->pol;
+    if (policy_admin_admits(pol, c->peer.uid, c->peer.groups, c->peer.ngroups))
+        return true;
+    log_warn("admin: refused uid %u gid %u (pid %d): not in admin.users or admin.groups",
+             (unsigned)c->peer.uid, (unsigned)c->peer.gid, (int)c->peer.pid);
+    char why[128];
+    snprintf(why, sizeof why, "access denied: uid %u is not in admin.users or admin.groups",
+             (unsigned)c->peer.uid);
+    refuse(c, "access-denied", why);
+    return false;
+}
+
+static admin_conn *conn_new(admin *a)
+{
+    admin_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->adm = a;
+    uv_pipe_init(a->d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->next = a->conns;
+    if (a->conns != NULL)
+        a->conns->prev = c;
+    a->conns = c;
+    a->nconns++;
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    admin *a = server->data;
+    uv_os_fd_t fd;
+    if (status < 0)
+        return;
+    admin_conn *c = conn_new(a);
+    if (c == NULL)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+        uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || peer_credentials(fd, &c->peer) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (a->nconns > ADMIN_MAX_CONNECTIONS) {
+        log_warn("admin: refused uid %u (pid %d): %d connections already",
+                 (unsigned)c->peer.uid, (int)c->peer.pid, ADMIN_MAX_CONNECTIONS);
+        refuse(c, "too-many-connections", "too many admin connections; try again later");
+        return;
+    }
+    if (admits(c)) {
+        log_debug("admin: uid %u (pid %d) connected", (unsigned)c->peer.uid, (int)c->peer.pid);
+        pump(c);
+    }
+}
+
+/* ---- the module ---------------------------------------------------------------------- */
+
+static void free_admin(admin *a)
+{
+    json_free(&a->reply);
+    free(a->path);
+    free(a);
+}
+
+static void listener_closed_at_start(uv_handle_t *h) { free_admin(h->data); }
+
+static int serve_on(admin *a, int fd)
+{
+    uv_pipe_init(a->d->loop, &a->listener, 0);
+    a->listener.data = a;
+    int rc = uv_pipe_open(&a->listener, fd);
+    if (rc != 0)
+        close(fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->listener, SOMAXCONN, on_connection);
+    if (rc != 0) {
+        log_error("admin socket %s: %s", a->path, uv_strerror(rc));
+        unlink(a->path);
+        uv_close((uv_handle_t *)&a->listener, listener_closed_at_start);
+    }
+    return rc;
+}
+
+int admin_start(daemon_state *d)
+{
+    admin *a = calloc(1, sizeof *a);
+    if (a == NULL || (a->path = strdup(d->pol->admin_socket)) == NULL) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->d = d;
+    json_init(&a->reply);
+    int fd = listen_unix(a->path, SOCK_STREAM, d->pol->admin_mode);
+    if (fd < 0) {
+        log_error("cannot listen on the admin socket %s: %s", a->path,
+                  fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
+        free_admin(a);
+        return fd;
+    }
+    int rc = serve_on(a, fd);
+    if (rc != 0)
+        return rc;
+    a->listening = true;
+    d->admin = a;
+    log_info("admin socket on %s", a->path);
+    return 0;
+}
+
+void admin_stop(daemon_state *d)
+{
+    admin *a = d->admin;
+    if (a->listening) {
+        uv_close((uv_handle_t *)&a->listener, NULL);
+        a->listening = false;
+    }
+    while (a->conns != NULL)
+        conn_close(a->conns);
+}
+
+void admin_release(daemon_state *d)
+{
+    unlink(d->admin->path);
+    free_admin(d->admin);
+    d->admin = NULL;
+}
