@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "activation.h"
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
@@ -45,7 +46,17 @@ static bool adds_a_pool(const policy *old, const policy *new_)
     return false;
 }
 
+static int reload_policy(daemon_state *d, char *msg, size_t len);
+
 int daemon_reload(daemon_state *d, char *msg, size_t len)
+{
+    activation_notify(ACTIVATION_RELOADING);
+    int rc = reload_policy(d, msg, len);
+    activation_notify(ACTIVATION_READY);
+    return rc;
+}
+
+static int reload_policy(daemon_state *d, char *msg, size_t len)
 {
     policy_error err = { 0 };
     policy *next = NULL;
@@ -125,9 +136,13 @@ typedef struct daemon_module {
     void (*release)(daemon_state *d);
 } daemon_module;
 
+/* The client socket: the service manager's, else the policy's path. */
 static int clients_start(daemon_state *d)
 {
-    int fd = listen_unix(d->pol->listen_socket, handoff_socket_type(), d->pol->listen_mode);
+    int fd = activation_socket(ACTIVATION_CLIENT_SOCKET);
+    d->listen_path_owned = fd == -ENOENT;
+    if (fd == -ENOENT)
+        fd = listen_unix(d->pol->listen_socket, handoff_socket_type(), d->pol->listen_mode);
     if (fd < 0) {
         log_error("cannot listen on %s: %s", d->pol->listen_socket,
                   fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
@@ -136,7 +151,8 @@ static int clients_start(daemon_state *d)
     int rc = server_start(d, fd, &d->srv);
     if (rc != 0) {
         close(fd);
-        unlink(d->pol->listen_socket);
+        if (d->listen_path_owned)
+            unlink(d->pol->listen_socket);
         return rc;
     }
     d->listen_fd = fd;
@@ -145,10 +161,12 @@ static int clients_start(daemon_state *d)
 
 static void clients_stop(daemon_state *d) { server_stop(d->srv); }
 
+/* A socket the service manager made is its to remove. */
 static void clients_release(daemon_state *d)
 {
     close(d->listen_fd);
-    unlink(d->pol->listen_socket);
+    if (d->listen_path_owned)
+        unlink(d->pol->listen_socket);
     server_free(d->srv);
 }
 
@@ -186,6 +204,7 @@ void daemon_shutdown(daemon_state *d)
         return;
     d->stopping = true;
     log_info("shutting down");
+    activation_notify(ACTIVATION_STOPPING);
     stop_modules(d, NMODULES);
     uv_stop(d->loop);
 }
@@ -207,6 +226,7 @@ static int serve(daemon_state *d)
     }
     uv_signal_t sigs[3];
     watch_signals(d, sigs);
+    activation_notify(ACTIVATION_READY);
     log_info("mempoold %s serving %zu pool%s on %s", MEMPOOL_VERSION_STRING, d->pol->npools,
              d->pol->npools == 1 ? "" : "s", d->pol->listen_socket);
     run_loop(d);

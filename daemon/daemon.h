@@ -19,6 +19,7 @@ typedef struct daemon_state {
     pool_set *pools;
     server *srv;
     int listen_fd;        /* the client socket */
+    bool listen_path_owned; /* bound by us (not the service manager's) */
     uint64_t started_ns;  /* monotonic */
     bool stopping;
     struct admin *admin;  /* the admin socket (admin.c) */

@@ -94,10 +94,28 @@ int pool_client_info(const pool_client *c, const char *pool_name,
                      mempool_info *out);
 
 /* The scavenger's hands. Gives back to the OS up to `max_bytes` of warm
- * memory that has been free since before `idle_before`, highest addresses
- * first; returns the bytes released. */
+ * memory that has been free since `idle_before` or earlier, highest
+ * addresses first, in whole pool pages (so up to max_bytes rounded up to a
+ * page); in block isolation whole blocks, each as a unit. Returns the bytes
+ * released. */
 uint64_t pool_release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before);
+/* The same, but a block may be released in part, from its top down, so
+ * that one call releases no more than max_bytes rounded up to a page: the
+ * scavenger's pieces, and the memory-limit path. */
+uint64_t pool_release_warm_part(pool *p, uint64_t max_bytes, uint64_t idle_before);
+/* What the scavenger plans with, O(1): warm bytes, and the stamp of the
+ * oldest warm memory (0 when nothing is warm). */
+uint64_t pool_warm_bytes(const pool *p);
+uint64_t pool_warm_oldest(const pool *p);
 /* The scavenger's bookkeeping, shown in stats. */
 void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms);
+
+/* Go's memory-limit path: an allocation that would take a pool over its
+ * limit first releases warm memory through this function, which the
+ * scavenger sets so the work counts in its statistics. It must release up
+ * to `bytes` (pool_release_warm_part(p, bytes, UINT64_MAX)) and return
+ * what it released. Without one the pool calls pool_release_warm_part. */
+typedef uint64_t pool_limit_release_fn(pool *p, uint64_t bytes, void *arg);
+void pool_set_limit_release(pool_set *s, pool_limit_release_fn *fn, void *arg);
 
 #endif

@@ -1,0 +1,388 @@
+#include "ctl_format.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TABLE_MAX_COLS 16
+#define CELL_MAX 256
+
+void ctl_format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    size_t u = 0;
+    uint64_t scale = 1;
+    while (u + 1 < sizeof units / sizeof units[0] && bytes >= scale * 1024) {
+        scale *= 1024;
+        u++;
+    }
+    if (bytes % scale == 0)
+        snprintf(buf, len, "%" PRIu64 "%s", bytes / scale, units[u]);
+    else
+        snprintf(buf, len, "%.1f%s", (double)bytes / (double)scale, units[u]);
+}
+
+/* ---- tables: columns as wide as their widest cell -------------------------- */
+
+typedef struct table {
+    size_t ncols, nrows;
+    char **cells; /* row-major; row 0 holds the headers */
+} table;
+
+static void table_add(table *t, char cells[][CELL_MAX])
+{
+    char **grown = realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *grown);
+    if (grown == NULL)
+        return;
+    t->cells = grown;
+    for (size_t i = 0; i < t->ncols; i++)
+        grown[t->nrows * t->ncols + i] = strdup(cells[i]);
+    t->nrows++;
+}
+
+static void table_init(table *t, const char *const *headers, size_t ncols)
+{
+    char row[TABLE_MAX_COLS][CELL_MAX];
+    *t = (table){ .ncols = ncols };
+    for (size_t i = 0; i < ncols; i++)
+        snprintf(row[i], CELL_MAX, "%s", headers[i]);
+    table_add(t, row);
+}
+
+static const char *cell(const table *t, size_t row, size_t col)
+{
+    const char *s = t->cells[row * t->ncols + col];
+    return s != NULL ? s : "?";
+}
+
+/* Prints and frees the table. */
+static void table_print(FILE *f, table *t)
+{
+    size_t width[TABLE_MAX_COLS] = { 0 };
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++)
+            if (strlen(cell(t, r, c)) > width[c])
+                width[c] = strlen(cell(t, r, c));
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (c + 1 < t->ncols)
+                fprintf(f, "%-*s  ", (int)width[c], cell(t, r, c));
+            else
+                fprintf(f, "%s\n", cell(t, r, c));
+        }
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+}
+
+/* ---- cells ------------------------------------------------------------------ */
+
+static void size_cell(char *buf, const json_value *v, const char *key)
+{
+    const json_value *m = json_get(v, key);
+    if (m != NULL && m->type == JSON_NUMBER && m->is_uint)
+        ctl_format_size(m->uint, buf, CELL_MAX);
+    else
+        snprintf(buf, CELL_MAX, "-");
+}
+
+static void count_cell(char *buf, const json_value *v, const char *key)
+{
+    const json_value *m = json_get(v, key);
+    if (m != NULL && m->type == JSON_NUMBER && m->is_uint)
+        snprintf(buf, CELL_MAX, "%" PRIu64, m->uint);
+    else if (m != NULL && m->type == JSON_NUMBER)
+        snprintf(buf, CELL_MAX, "%.0f", m->number);
+    else
+        snprintf(buf, CELL_MAX, "-");
+}
+
+/* Unix milliseconds as "2024-05-01T12:00:00Z"; 0 is "never". */
+static void time_cell(char *buf, size_t len, uint64_t unix_ms)
+{
+    if (unix_ms == 0) {
+        snprintf(buf, len, "never");
+        return;
+    }
+    time_t secs = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void duration_cell(char *buf, size_t len, uint64_t ms)
+{
+    uint64_t s = ms / 1000;
+    if (s < 60)
+        snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "s", s, ms % 1000);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s", s / 3600, s / 60 % 60,
+                 s % 60);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static void print_pools(FILE *f, const json_value *reply)
+{
+    static const char *const headers[] = { "POOL", "RESERVE", "LIMIT", "IN_USE", "WARM",
+                                           "RELEASED", "BLOCKS", "HOLDERS", "FREE",
+                                           "LARGEST_FREE", "PAGE", "HUGE", "RESIDENT" };
+    static const char *const size_keys[] = { "reserve", "limit", "in_use", "warm", "released" };
+    const json_value *pools = json_get(reply, "pools");
+    table t;
+    table_init(&t, headers, sizeof headers / sizeof headers[0]);
+    for (size_t i = 0; pools != NULL && pools->type == JSON_ARRAY && i < pools->count; i++) {
+        const json_value *p = pools->items[i];
+        char row[TABLE_MAX_COLS][CELL_MAX];
+        snprintf(row[0], CELL_MAX, "%s", json_get_string(p, "name", "?"));
+        for (size_t k = 0; k < 5; k++)
+            size_cell(row[1 + k], p, size_keys[k]);
+        count_cell(row[6], p, "blocks");
+        count_cell(row[7], p, "holders");
+        size_cell(row[8], p, "free_bytes");
+        size_cell(row[9], p, "largest_free_run");
+        size_cell(row[10], p, "page_size");
+        snprintf(row[11], CELL_MAX, "%s", json_get_bool(p, "huge_pages", false) ? "yes" : "no");
+        size_cell(row[12], p, "backing_resident");
+        table_add(&t, row);
+    }
+    table_print(f, &t);
+}
+
+static void print_kv_size(FILE *f, const char *label, const json_value *v, const char *key)
+{
+    char buf[CELL_MAX];
+    size_cell(buf, v, key);
+    fprintf(f, "%-18s%s\n", label, buf);
+}
+
+static void print_kv_count(FILE *f, const char *label, const json_value *v, const char *key)
+{
+    char buf[CELL_MAX];
+    count_cell(buf, v, key);
+    fprintf(f, "%-18s%s\n", label, buf);
+}
+
+static void print_pool(FILE *f, const json_value *reply)
+{
+    const json_value *p = json_get(reply, "pool");
+    const json_value *sc = json_get(p, "scavenger");
+    static const char *const sizes[] = { "reserve", "limit", "quota", "max_block", "page_size",
+                                         "in_use", "warm", "released", "free_bytes",
+                                         "largest_free_run", "backing_resident" };
+    char when[64];
+    fprintf(f, "%-18s%s\n", "pool", json_get_string(p, "name", "?"));
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        print_kv_size(f, sizes[i], p, sizes[i]);
+    print_kv_count(f, "blocks", p, "blocks");
+    print_kv_count(f, "holders", p, "holders");
+    fprintf(f, "%-18s%s\n", "huge_pages", json_get_bool(p, "huge_pages", false) ? "yes" : "no");
+    fprintf(f, "%-18s%s\n", "isolation", json_get_string(p, "isolation", "?"));
+    print_kv_count(f, "scavenger_runs", sc, "runs");
+    print_kv_count(f, "scavenger_cpu_ns", sc, "cpu_ns");
+    print_kv_size(f, "sync_scavenged", sc, "sync_scavenged");
+    time_cell(when, sizeof when, json_get_uint(sc, "last_scavenge_ms", 0));
+    fprintf(f, "%-18s%s\n", "last_scavenge", when);
+}
+
+static void print_requests(FILE *f, const json_value *requests)
+{
+    fprintf(f, "%-18s", "requests");
+    for (size_t i = 0; requests != NULL && requests->type == JSON_OBJECT && i < requests->count;
+         i++) {
+        char n[CELL_MAX];
+        count_cell(n, requests, requests->members[i].key);
+        fprintf(f, "%s%s %s", i ? ", " : "", requests->members[i].key, n);
+    }
+    fputc('\n', f);
+}
+
+static void print_stats(FILE *f, const json_value *reply)
+{
+    const json_value *clients = json_get(reply, "clients");
+    const json_value *mem = json_get(reply, "memory");
+    const json_value *os = json_get(mem, "os_footprint");
+    const json_value *pools = json_get(reply, "pools");
+    const json_value *sc = json_get(reply, "scavenger");
+    char buf[CELL_MAX];
+    duration_cell(buf, sizeof buf, json_get_uint(reply, "uptime_ms", 0));
+    fprintf(f, "%-18s%s\n", "uptime", buf);
+    print_kv_count(f, "pid", reply, "pid");
+    fprintf(f, "%-18s%s\n", "log_level", json_get_string(reply, "log_level", "?"));
+    fprintf(f, "%-18s%" PRIu64 " connected, %" PRIu64 " total, %" PRIu64 " refused\n", "clients",
+            json_get_uint(clients, "connected", 0), json_get_uint(clients, "total", 0),
+            json_get_uint(clients, "refused", 0));
+    print_requests(f, json_get(reply, "requests"));
+    print_kv_size(f, "reserved", mem, "reserved");
+    print_kv_size(f, "prepared", mem, "prepared");
+    print_kv_size(f, "ready", mem, "ready");
+    print_kv_size(f, json_get_string(os, "name", "os_footprint"), os, "bytes");
+    print_kv_count(f, "pools", pools, "count");
+    print_kv_size(f, "in_use", pools, "in_use");
+    print_kv_size(f, "warm", pools, "warm");
+    print_kv_size(f, "released", sc, "released");
+    print_kv_count(f, "scavenger_runs", sc, "runs");
+    print_kv_size(f, "sync_scavenged", sc, "sync_scavenged");
+}
+
+/* "default=1MiB,shared=256KiB", or "-". */
+static void pools_used_cell(char *buf, const json_value *pools)
+{
+    size_t used = 0;
+    snprintf(buf, CELL_MAX, "-");
+    for (size_t i = 0; pools != NULL && pools->type == JSON_OBJECT && i < pools->count; i++) {
+        const json_value *use = pools->members[i].value;
+        char size[32];
+        ctl_format_size(use->type == JSON_NUMBER && use->is_uint ? use->uint : 0, size,
+                        sizeof size);
+        int n = snprintf(buf + used, CELL_MAX - used, "%s%s=%s", i ? "," : "",
+                         pools->members[i].key, size);
+        if (n < 0 || (size_t)n >= CELL_MAX - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static void print_clients(FILE *f, const json_value *reply)
+{
+    static const char *const headers[] = { "ID", "PID", "UID", "GID", "BLOCKS", "BYTES",
+                                           "SINCE", "POOLS", "NAME" };
+    const json_value *clients = json_get(reply, "clients");
+    table t;
+    table_init(&t, headers, sizeof headers / sizeof headers[0]);
+    for (size_t i = 0; clients != NULL && clients->type == JSON_ARRAY && i < clients->count; i++) {
+        const json_value *c = clients->items[i];
+        char row[TABLE_MAX_COLS][CELL_MAX];
+        count_cell(row[0], c, "id");
+        count_cell(row[1], c, "pid");
+        count_cell(row[2], c, "uid");
+        count_cell(row[3], c, "gid");
+        count_cell(row[4], c, "blocks");
+        size_cell(row[5], c, "bytes");
+        time_cell(row[6], CELL_MAX, json_get_uint(c, "connected_unix_ms", 0));
+        pools_used_cell(row[7], json_get(c, "pools"));
+        const char *name = json_get_string(c, "name", "");
+        snprintf(row[8], CELL_MAX, "%s", name[0] != '\0' ? name : "-");
+        table_add(&t, row);
+    }
+    table_print(f, &t);
+}
+
+static void print_help(FILE *f, const json_value *reply)
+{
+    static const char *const headers[] = { "COMMAND", "CHANGES", "WHAT" };
+    const json_value *cmds = json_get(reply, "commands");
+    table t;
+    table_init(&t, headers, 3);
+    for (size_t i = 0; cmds != NULL && cmds->type == JSON_ARRAY && i < cmds->count; i++) {
+        const json_value *c = cmds->items[i];
+        char row[TABLE_MAX_COLS][CELL_MAX];
+        const char *args = json_get_string(c, "args", "");
+        snprintf(row[0], CELL_MAX, "%s%s%s", json_get_string(c, "name", "?"),
+                 args[0] != '\0' ? " " : "", args);
+        snprintf(row[1], CELL_MAX, "%s", json_get_bool(c, "changes_state", false) ? "yes" : "no");
+        snprintf(row[2], CELL_MAX, "%s", json_get_string(c, "help", ""));
+        table_add(&t, row);
+    }
+    table_print(f, &t);
+}
+
+static void print_lines(FILE *f, const char *title, const json_value *lines)
+{
+    if (lines == NULL || lines->type != JSON_ARRAY || lines->count == 0)
+        return;
+    fprintf(f, "%s:\n", title);
+    for (size_t i = 0; i < lines->count; i++)
+        if (lines->items[i]->type == JSON_STRING)
+            fprintf(f, "  %s\n", lines->items[i]->string);
+}
+
+static void print_scavenge(FILE *f, const json_value *reply)
+{
+    const json_value *pools = json_get(reply, "pools");
+    char released[32], warm[32];
+    for (size_t i = 0; pools != NULL && pools->type == JSON_ARRAY && i < pools->count; i++) {
+        const json_value *p = pools->items[i];
+        ctl_format_size(json_get_uint(p, "released", 0), released, sizeof released);
+        ctl_format_size(json_get_uint(p, "warm", 0), warm, sizeof warm);
+        fprintf(f, "%-18sreleased %s, warm now %s\n", json_get_string(p, "name", "?"), released,
+                warm);
+    }
+    ctl_format_size(json_get_uint(reply, "released", 0), released, sizeof released);
+    fprintf(f, "released %s in total\n", released);
+}
+
+static void print_reload(FILE *f, const json_value *reply)
+{
+    const json_value *changes = json_get(reply, "changes");
+    size_t n = changes != NULL && changes->type == JSON_ARRAY ? changes->count : 0;
+    fprintf(f, "policy reloaded: %zu change%s\n", n, n == 1 ? "" : "s");
+    print_lines(f, "changes", changes);
+}
+
+/* A text field printed as it is, with a final newline. */
+static void print_text(FILE *f, const json_value *reply, const char *key)
+{
+    const char *text = json_get_string(reply, key, "");
+    size_t n = strlen(text);
+    fputs(text, f);
+    if (n > 0 && text[n - 1] != '\n')
+        fputc('\n', f);
+}
+
+static void print_version(FILE *f, const json_value *reply)
+{
+    fprintf(f, "mempoold %s (protocol %" PRIu64 "), pid %" PRIu64 ", policy %s\n",
+            json_get_string(reply, "version", "?"), json_get_uint(reply, "protocol", 0),
+            json_get_uint(reply, "pid", 0), json_get_string(reply, "policy", "?"));
+}
+
+static void print_log_level(FILE *f, const json_value *reply)
+{
+    fprintf(f, "log level %s (was %s)\n", json_get_string(reply, "level", "?"),
+            json_get_string(reply, "previous", "?"));
+}
+
+static void print_shutdown(FILE *f, const json_value *reply)
+{
+    (void)reply;
+    fprintf(f, "mempoold is shutting down\n");
+}
+
+static void print_policy(FILE *f, const json_value *reply) { print_text(f, reply, "yaml"); }
+static void print_metrics(FILE *f, const json_value *reply) { print_text(f, reply, "text"); }
+
+static const struct {
+    const char *command;
+    void (*print)(FILE *, const json_value *);
+} printers[] = {
+    { "stats", print_stats },     { "pools", print_pools },     { "pool", print_pool },
+    { "clients", print_clients }, { "help", print_help },       { "scavenge", print_scavenge },
+    { "reload", print_reload },   { "policy", print_policy },   { "metrics", print_metrics },
+    { "version", print_version }, { "log-level", print_log_level },
+    { "shutdown", print_shutdown },
+};
+
+void ctl_print_reply(FILE *f, const char *command, const json_value *reply)
+{
+    for (size_t i = 0; i < sizeof printers / sizeof printers[0]; i++) {
+        if (strcmp(printers[i].command, command) == 0) {
+            printers[i].print(f, reply);
+            return;
+        }
+    }
+    fprintf(f, "ok\n");
+}
+
+void ctl_print_error(FILE *f, const json_value *reply)
+{
+    fprintf(f, "mempoolctl: mempoold said no: %s (%s)\n", json_get_string(reply, "error", "?"),
+            json_get_string(reply, "code", "?"));
+    print_lines(f, "errors", json_get(reply, "errors"));
+    print_lines(f, "changes", json_get(reply, "changes"));
+    print_lines(f, "needing a restart", json_get(reply, "needs_restart"));
+}

@@ -1,0 +1,28 @@
+/* Sockets and readiness from the service manager, one file per OS:
+ * activation_systemd.c (LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES and
+ * $NOTIFY_SOCKET, in a few lines, without libsystemd) and
+ * activation_launchd.c (launch_activate_socket). Without a service manager
+ * the daemon binds the paths its policy names. */
+#ifndef MEMPOOL_ACTIVATION_H
+#define MEMPOOL_ACTIVATION_H
+
+/* The names the units and the plist give the sockets. */
+#define ACTIVATION_CLIENT_SOCKET "client"
+#define ACTIVATION_ADMIN_SOCKET "admin"
+
+typedef enum activation_state {
+    ACTIVATION_READY,     /* serving: systemd READY=1 */
+    ACTIVATION_RELOADING, /* RELOADING=1 */
+    ACTIVATION_STOPPING   /* STOPPING=1 */
+} activation_state;
+
+/* A listening socket the service manager handed over under `name`
+ * (matched by name, never by order), made non-blocking and close-on-exec;
+ * -ENOENT when it handed over none by that name (bind the policy's path
+ * then), or another -errno. */
+int activation_socket(const char *name);
+/* Tells the service manager how the daemon is; nothing where it does not
+ * listen. */
+void activation_notify(activation_state state);
+
+#endif
