@@ -159,11 +159,13 @@ static int fill(ctl *c)
 /* The next reply line, NUL-terminated, without its '\n'; NULL on error. */
 static char *read_line(ctl *c)
 {
-    memmove(c->buf, c->buf + c->consumed, c->used - c->consumed);
-    c->used -= c->consumed;
-    c->consumed = 0;
-    char *nl;
-    while (c->buf == NULL || (nl = memchr(c->buf, '\n', c->used)) == NULL)
+    if (c->consumed > 0) {
+        memmove(c->buf, c->buf + c->consumed, c->used - c->consumed);
+        c->used -= c->consumed;
+        c->consumed = 0;
+    }
+    char *nl = NULL;
+    while (c->used == 0 || (nl = memchr(c->buf, '\n', c->used)) == NULL)
         if (fill(c) != 0)
             return NULL;
     *nl = '\0';

@@ -288,30 +288,25 @@ static void check_page_multiples(policy_ctx *ctx, const policy_pool *pool,
     }
 }
 
-static bool global_scavenger_bad(const policy_ctx *ctx)
-{
-    return policy_key_state_of(&policy_root_section, ctx->root_state, "scavenger")->bad;
-}
-
-/* A pool cannot keep more memory warm than it may hold at all. */
-static void check_retain(policy_ctx *ctx, const policy_pool *pool,
-                         const policy_key_state *state)
+/* A pool cannot keep more memory warm than it may hold at all. A retain
+ * written on the pool above its limit is an error; one inherited from the
+ * global scavenger section is cut to the limit, so a small pool does not
+ * need to repeat the scavenger section to be valid. */
+static void check_retain(policy_ctx *ctx, policy_pool *pool, const policy_key_state *state)
 {
     const policy_key_state *limit = pool_state(state, "limit");
     const policy_key_state *scavenger = pool_state(state, "scavenger");
     if (limit->bad || scavenger->bad || pool->scavenger.retain <= pool->limit)
         return;
-    char retain[32], max[32];
-    policy_format_size(pool->scavenger.retain, retain, sizeof retain);
-    policy_format_size(pool->limit, max, sizeof max);
     const ynode *written = ymap_get(scavenger->value, "retain");
+    if (written == NULL) {
+        pool->scavenger.retain = pool->limit;
+        return;
+    }
+    char max[32];
+    policy_format_size(pool->limit, max, sizeof max);
     size_t saved = policy_key_push(ctx, ".scavenger.retain");
-    if (written != NULL)
-        policy_report_at(ctx, written, "%s is above limit (%s)", written->text, max);
-    else if (!global_scavenger_bad(ctx))
-        policy_report(ctx, limit->value ? limit->value->line : pool->line,
-                      limit->value ? limit->value->column : pool->column,
-                      "%s (inherited from scavenger.retain) is above limit (%s)", retain, max);
+    policy_report_at(ctx, written, "%s is above limit (%s)", written->text, max);
     policy_key_pop(ctx, saved);
 }
 
@@ -332,7 +327,7 @@ static void check_huge_pages(policy_ctx *ctx, const policy_pool *pool,
 
 static void check_pool(policy_ctx *ctx, void *base, const policy_key_state *state)
 {
-    const policy_pool *pool = base;
+    policy_pool *pool = base;
     check_page_multiples(ctx, pool, state);
     check_not_above(ctx, pool, state, "limit", "reserve");
     check_not_above(ctx, pool, state, "quota", "limit");

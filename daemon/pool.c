@@ -15,231 +15,49 @@
 #include <string.h>
 
 #include "log.h"
+#include "scavenge_policy.h"
 
-/* ---- the warm list (block isolation) ------------------------------------ */
-
-static void warm_push(pool *p, block *b, uint64_t now)
-{
-    b->freed_at = now;
-    b->warm_next = NULL;
-    b->warm_prev = p->warm_tail;
-    if (p->warm_tail != NULL)
-        p->warm_tail->warm_next = b;
-    else
-        p->warm_head = b;
-    p->warm_tail = b;
-    b->size_next = idtable_remove(&p->warm_by_size, b->npages);
-    if (idtable_put(&p->warm_by_size, b->npages, b) != 0) {
-        /* Out of memory for the index: give the block back instead of
-         * keeping memory we could not find again. */
-        idtable_put(&p->warm_by_size, b->npages, b->size_next);
-        b->size_next = NULL;
-    }
-    p->warm += b->size;
-}
-
-static void warm_unlink_size(pool *p, block *b)
-{
-    block *head = idtable_get(&p->warm_by_size, b->npages);
-    if (head == b) {
-        idtable_remove(&p->warm_by_size, b->npages);
-        if (b->size_next != NULL)
-            idtable_put(&p->warm_by_size, b->npages, b->size_next);
-        return;
-    }
-    for (block *it = head; it != NULL; it = it->size_next)
-        if (it->size_next == b) {
-            it->size_next = b->size_next;
-            return;
-        }
-}
-
-static void warm_remove(pool *p, block *b)
-{
-    warm_unlink_size(p, b);
-    if (b->warm_prev != NULL)
-        b->warm_prev->warm_next = b->warm_next;
-    else
-        p->warm_head = b->warm_next;
-    if (b->warm_next != NULL)
-        b->warm_next->warm_prev = b->warm_prev;
-    else
-        p->warm_tail = b->warm_prev;
-    b->warm_prev = b->warm_next = b->size_next = NULL;
-    p->warm -= b->size;
-}
-
-/* Gives a warm block's memory back to the OS and its address range back
- * to the arena: punch the backing, fault the range, close the backing. */
-static void warm_drop(pool *p, block *b)
-{
-    warm_remove(p, b);
-    int rc = mem_fault(p->region, b->addr, b->size, &b->backing);
-    if (rc != 0)
-        log_error("pool %s: mem_fault of a warm block failed: %s", p->cfg->name,
-                  strerror(-rc));
-    mem_backing_close(&b->backing);
-    arena_free(p->arena, b->start, b->npages, b->freed_at);
-    p->released += b->size;
-    free(b);
-}
-
-/* ---- pool isolation: pages of the shared backing ------------------------- */
-
-static mem_backing shared_backing_at(const pool *p, const char *addr)
-{
-    return (mem_backing){ .fd = p->shared.fd,
-                          .offset = p->shared.offset + (uint64_t)(addr - p->base) };
-}
-
-/* The first run of one memory state at v (within n bytes), in OS pages. */
-static size_t state_run(const pool *p, const char *v, size_t n, mem_state *st)
-{
-    size_t os_page = mem_page_size();
-    *st = mem_region_state(p->region, v);
-    size_t len = os_page;
-    while (len < n && mem_region_state(p->region, v + len) == *st)
-        len += os_page;
-    return len;
-}
-
-/* Brings one run of the shared backing to Ready. Returns 0 or -errno;
- * *was_warm tells whether the run was warm (already Ready). */
-static int shared_run_ready(pool *p, char *v, size_t len, mem_state st,
-                            bool clear_warm)
-{
-    int rc = 0;
-    if (st == MEM_READY) {
-        p->warm -= len;
-        if (clear_warm)
-            memset(v, 0, len);
-        return 0;
-    }
-    if (st == MEM_RESERVED) {
-        mem_backing b = shared_backing_at(p, v);
-        if ((rc = mem_map(p->region, v, len, &b)) != 0)
-            return rc;
-    }
-    if ((rc = mem_used(p->region, v, len, len)) != 0)
-        return rc;
-    /* A punched hole reads as zeros; reused Darwin pages may not. */
-    if (st == MEM_PREPARED && mem_need_zero_after_unused())
-        memset(v, 0, len);
-    return 0;
-}
-
-/* Brings [v, v+n) of the shared backing to Ready. On failure the pages
- * already made Ready count as warm again, since the caller frees the
- * range. */
-static int shared_make_ready(pool *p, char *v, size_t n, bool clear_warm)
-{
-    for (size_t off = 0; off < n;) {
-        mem_state st;
-        size_t len = state_run(p, v + off, n - off, &st);
-        int rc = shared_run_ready(p, v + off, len, st, clear_warm);
-        if (rc != 0) {
-            p->warm += off;
-            return rc;
-        }
-        off += len;
-    }
-    return 0;
-}
-
-/* Releases the Ready pages of [v, v+n), highest first, up to `max` bytes. */
-static uint64_t shared_release_range(pool *p, char *v, size_t n, uint64_t max)
-{
-    uint64_t done = 0;
-    size_t os_page = mem_page_size();
-    size_t end = n;
-    while (end > 0 && done < max) {
-        size_t len = 0;
-        /* The Ready run ending at `end`, no longer than what is still due. */
-        while (len < end && done + len < max &&
-               mem_region_state(p->region, v + end - len - os_page) == MEM_READY)
-            len += os_page;
-        if (len > 0) {
-            mem_backing b = shared_backing_at(p, v + end - len);
-            int rc = mem_unused(p->region, v + end - len, len, &b);
-            if (rc != 0) {
-                log_error("pool %s: mem_unused failed: %s", p->cfg->name, strerror(-rc));
-                break;
-            }
-            done += len;
-            end -= len;
-        } else {
-            end -= os_page;
-        }
-    }
-    p->warm -= done;
-    p->released += done;
-    return done;
-}
-
-static uint64_t shared_release_warm(pool *p, uint64_t max, uint64_t idle_before)
-{
-    uint64_t done = 0;
-    arena_run run;
-    uint64_t before = p->mapped_top;
-    while (done < max && p->warm > 0 && arena_free_run_below(p->arena, before, &run)) {
-        before = run.start;
-        if (run.stamp > idle_before)
-            continue;
-        uint64_t top = run.start + run.npages;
-        if (top > p->mapped_top)
-            top = p->mapped_top;
-        done += shared_release_range(p, p->base + run.start * p->page,
-                                     (top - run.start) * p->page, max - done);
-    }
-    return done;
-}
-
-/* ---- block isolation: each block its own backing ------------------------ */
-
-static int compare_by_address_desc(const void *a, const void *b)
-{
-    const block *x = *(block *const *)a, *y = *(block *const *)b;
-    return x->start < y->start ? 1 : x->start > y->start ? -1 : 0;
-}
-
-static uint64_t blocks_release_warm(pool *p, uint64_t max, uint64_t idle_before)
-{
-    size_t n = 0;
-    for (block *b = p->warm_head; b != NULL && b->freed_at <= idle_before; b = b->warm_next)
-        n++;
-    if (n == 0)
-        return 0;
-    block **idle = malloc(n * sizeof *idle);
-    if (idle == NULL)
-        return 0;
-    size_t i = 0;
-    for (block *b = p->warm_head; i < n; b = b->warm_next)
-        idle[i++] = b;
-    /* Highest addresses first, as Go's scavenger: the low end stays dense. */
-    qsort(idle, n, sizeof *idle, compare_by_address_desc);
-    uint64_t done = 0;
-    for (i = 0; i < n && done < max; i++) {
-        done += idle[i]->size;
-        warm_drop(p, idle[i]);
-    }
-    free(idle);
-    return done;
-}
-
-uint64_t pool_release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before)
-{
-    if (max_bytes == 0 || p->warm == 0)
-        return 0;
-    if (p->cfg->isolation == POLICY_ISOLATION_POOL)
-        return shared_release_warm(p, max_bytes, idle_before);
-    return blocks_release_warm(p, max_bytes, idle_before);
-}
+/* ---- scavenger bookkeeping ------------------------------------------------ */
 
 void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms)
 {
     p->scavenger_runs++;
     p->scavenger_cpu_ns += cpu_ns;
     p->last_scavenge_ms = wall_ms;
+}
+
+void pool_set_limit_release(pool_set *s, pool_limit_release_fn *fn, void *arg)
+{
+    s->limit_release = fn;
+    s->limit_release_arg = arg;
+}
+
+/* ---- the memory limit (Go's memory-limit path) ------------------------------ */
+
+/* How much warm memory must go before `request` more bytes are in use;
+ * reused_warm: warm bytes the new block itself takes, which must not count
+ * twice. */
+static int limit_need(const pool *p, uint64_t request, uint64_t reused_warm,
+                      uint64_t *need)
+{
+    int rc = scavenge_limit_need(p->cfg->limit, p->in_use, p->warm - reused_warm,
+                                 request, need);
+    return rc == 0 ? 0 : MEMPOOL_ENOMEM;
+}
+
+/* Releases `need` bytes of warm memory now, through the scavenger when it
+ * runs so that the work shows in its figures. The block being allocated is
+ * out of the warm set already, so none of its pages go. */
+static bool limit_release(pool *p, uint64_t need)
+{
+    if (need == 0)
+        return true;
+    pool_set *s = p->set;
+    uint64_t done = s->limit_release != NULL
+                        ? s->limit_release(p, need, s->limit_release_arg)
+                        : pool_release_warm_part(p, need, UINT64_MAX);
+    p->sync_scavenged += done;
+    return done >= need;
 }
 
 /* ---- blocks ------------------------------------------------------------ */
@@ -258,27 +76,36 @@ static block *block_struct(pool *p, uint64_t start, uint64_t npages)
     return b;
 }
 
-/* Makes room under the pool's limit by releasing warm memory now (Go's
- * memory-limit path), and says whether `size` more bytes then fit. */
-static bool fits_limit(pool *p, uint64_t size)
+void pool_block_unmap(pool *p, block *b)
 {
-    uint64_t limit = p->cfg->limit;
-    if (p->in_use + size > limit)
-        return false;
-    if (p->in_use + p->warm + size <= limit)
-        return true;
-    uint64_t need = p->in_use + p->warm + size - limit;
-    p->sync_scavenged += pool_release_warm(p, need, UINT64_MAX);
-    return p->in_use + p->warm + size <= limit;
+    int rc = mem_fault(p->region, b->addr, b->size, &b->backing);
+    if (rc != 0)
+        log_error("pool %s: mem_fault of a block failed: %s", p->cfg->name, strerror(-rc));
+    mem_backing_close(&b->backing);
+    arena_free(p->arena, b->start, b->npages, b->freed_at);
+    free(b);
 }
 
-/* Address space for npages; in block isolation, warm blocks in the way are
- * given back until a run is long enough. */
+static int mem_to_mempool(int rc)
+{
+    return rc == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;
+}
+
+static void log_map_failure(const pool *p, uint64_t bytes, int rc)
+{
+    log_warn("pool %s: mapping %llu bytes failed: %s", p->cfg->name,
+             (unsigned long long)bytes, strerror(-rc));
+}
+
+/* ---- block isolation: each block its own backing ------------------------ */
+
+/* Address space for npages; warm blocks in the way are given back until a
+ * run is long enough. */
 static int take_pages(pool *p, uint64_t npages, uint64_t *start)
 {
     int rc = arena_alloc(p->arena, npages, start);
     while (rc == -ENOMEM && p->warm_tail != NULL) {
-        warm_drop(p, p->warm_tail);
+        warm_block_drop(p, p->warm_tail);
         rc = arena_alloc(p->arena, npages, start);
     }
     return rc;
@@ -300,54 +127,148 @@ static int block_map_own(pool *p, block *b)
     return rc;
 }
 
-static int block_map(pool *p, block *b, bool clear_warm)
+static int own_block_new(pool *p, uint64_t npages, block **out)
 {
-    if (p->cfg->isolation == POLICY_ISOLATION_BLOCK)
-        return block_map_own(p, b);
-    b->backing = shared_backing_at(p, b->addr);
-    if (b->start + b->npages > p->mapped_top)
-        p->mapped_top = b->start + b->npages;
-    return shared_make_ready(p, b->addr, b->size, clear_warm);
-}
-
-static int mem_to_mempool(int rc)
-{
-    return rc == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;
-}
-
-static int block_from_arena(pool *p, uint64_t npages, bool clear_warm, block **out)
-{
-    uint64_t start;
-    if (take_pages(p, npages, &start) != 0)
+    uint64_t start, need, bytes = npages * p->page;
+    if (limit_need(p, bytes, 0, &need) != 0 || take_pages(p, npages, &start) != 0)
         return MEMPOOL_ENOMEM;
-    block *b = block_struct(p, start, npages);
-    int rc = b == NULL ? -ENOMEM : block_map(p, b, clear_warm);
+    /* take_pages may have given warm blocks back: ask again. */
+    block *b = NULL;
+    if (limit_need(p, bytes, 0, &need) != 0 || !limit_release(p, need) ||
+        (b = block_struct(p, start, npages)) == NULL) {
+        arena_free(p->arena, start, npages, 0);
+        return MEMPOOL_ENOMEM;
+    }
+    int rc = block_map_own(p, b);
     if (rc != 0) {
         arena_free(p->arena, start, npages, 0);
         free(b);
-        log_warn("pool %s: mapping %llu bytes failed: %s", p->cfg->name,
-                 (unsigned long long)(npages * p->page), strerror(-rc));
+        log_map_failure(p, bytes, rc);
         return mem_to_mempool(rc);
     }
     *out = b;
     return 0;
 }
 
+/* Brings the released part of a reused warm block back (Prepared ->
+ * Ready) after making room for it under the limit. */
+static int warm_block_refill(pool *p, block *b, uint64_t prepared)
+{
+    uint64_t need;
+    if (limit_need(p, b->size, 0, &need) != 0 || !limit_release(p, need))
+        return -ENOMEM;
+    return mem_used(p->region, b->addr, b->size, prepared);
+}
+
 /* A warm block of exactly npages that only `uid` has ever held, newest
  * first (its pages are the most likely to still be in cache). A backing
  * another uid has held is never handed to this one, zeroed or not: that
- * holder may have kept its mapping and would see what comes next. */
-static block *warm_take(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
+ * holder may have kept its mapping and would see what comes next. The
+ * part the scavenger released reads as zeros where the OS guarantees it
+ * (a punched hole); elsewhere it is cleared too. */
+static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
 {
-    block *b = idtable_get(&p->warm_by_size, npages);
-    while (b != NULL && b->exposed_uid != uid)
-        b = b->size_next;
+    block *b = warm_block_find(p, npages, uid);
     if (b == NULL)
         return NULL;
-    warm_remove(p, b);
-    if (!(flags & MEMPOOL_ALLOC_DIRTY))
-        memset(b->addr, 0, b->size);
+    uint64_t ready = b->ready_pages * p->page, prepared = b->size - ready, need;
+    if (limit_need(p, b->size, ready, &need) != 0)
+        return NULL;
+    warm_block_detach(p, b);
+    if (prepared > 0 && warm_block_refill(p, b, prepared) != 0) {
+        p->released += ready;
+        pool_block_unmap(p, b);
+        return NULL;
+    }
+    bool dirty = flags & MEMPOOL_ALLOC_DIRTY;
+    if (!dirty)
+        memset(b->addr, 0, ready);
+    if (!dirty && prepared > 0 && mem_need_zero_after_unused())
+        memset(b->addr + ready, 0, prepared);
     return b;
+}
+
+/* ---- pool isolation: pages of the shared backing ------------------------- */
+
+/* The first run of one memory state at v (within n bytes), in OS pages. */
+static size_t state_run(const pool *p, const char *v, size_t n, mem_state *st)
+{
+    size_t os_page = mem_page_size();
+    *st = mem_region_state(p->region, v);
+    size_t len = os_page;
+    while (len < n && mem_region_state(p->region, v + len) == *st)
+        len += os_page;
+    return len;
+}
+
+/* Maps what lies above everything mapped so far (Reserved -> Prepared),
+ * then brings the block to Ready: its warm pages are Ready already and
+ * the rest is Prepared, so mem_used gets the exact Prepared count. */
+static int shared_make_ready(pool *p, block *b, uint64_t prepared)
+{
+    uint64_t top = b->start + b->npages;
+    if (top > p->mapped_top) {
+        uint64_t from = b->start > p->mapped_top ? b->start : p->mapped_top;
+        char *v = p->base + from * p->page;
+        mem_backing fresh = pool_shared_backing_at(p, v);
+        int rc = mem_map(p->region, v, (top - from) * p->page, &fresh);
+        if (rc != 0)
+            return rc;
+        p->mapped_top = top;
+    }
+    b->backing = pool_shared_backing_at(p, b->addr);
+    if (prepared == 0)
+        return 0;
+    int rc = mem_used(p->region, b->addr, b->size, prepared);
+    /* A punched hole reads as zeros; reused Darwin pages may not. */
+    if (rc == 0 && mem_need_zero_after_unused())
+        memset(b->addr, 0, b->size);
+    return rc;
+}
+
+/* A block that could not be made ready: its pages that were warm are out of
+ * the warm set, so they are released (every free Ready page must be one the
+ * scavenger can find) before the range goes back to the arena. */
+static void shared_unwind(pool *p, block *b)
+{
+    for (uint64_t off = 0; off < b->size;) {
+        mem_state st;
+        size_t len = state_run(p, b->addr + off, b->size - off, &st);
+        mem_backing bk = pool_shared_backing_at(p, b->addr + off);
+        if (st == MEM_READY && mem_unused(p->region, b->addr + off, len, &bk) == 0)
+            p->released += len;
+        off += len;
+    }
+    arena_free(p->arena, b->start, b->npages, 0);
+    free(b);
+}
+
+/* In pool isolation, warm pages anyone of the pool may have written are
+ * cleared unless the caller takes them dirty: every client of such a pool
+ * can read the whole backing anyway. */
+static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **out)
+{
+    uint64_t start, need, bytes = npages * p->page;
+    if (arena_alloc(p->arena, npages, &start) != 0)
+        return MEMPOOL_ENOMEM;
+    uint64_t reused = warm_pages_in(p, start, npages) * p->page;
+    block *b = NULL;
+    if (limit_need(p, bytes, reused, &need) != 0 ||
+        (b = block_struct(p, start, npages)) == NULL) {
+        arena_free(p->arena, start, npages, 0);
+        return MEMPOOL_ENOMEM;
+    }
+    /* Darwin clears a block with released pages whole, warm ones too. */
+    bool clear_whole = reused < bytes && mem_need_zero_after_unused();
+    warm_pages_take(p, start, npages, clear_warm && !clear_whole);
+    int rc = limit_release(p, need) ? shared_make_ready(p, b, bytes - reused) : -ENOMEM;
+    if (rc != 0) {
+        shared_unwind(p, b);
+        log_map_failure(p, bytes, rc);
+        return mem_to_mempool(rc);
+    }
+    *out = b;
+    return 0;
 }
 
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block **out)
@@ -358,14 +279,13 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
         return size == 0 ? MEMPOOL_EINVAL : MEMPOOL_E2BIG;
     if (bytes > p->cfg->max_block)
         return MEMPOOL_E2BIG;
-    block *b = warm_take(p, npages, uid, flags);
+    block *b = NULL;
+    if (p->cfg->isolation == POLICY_ISOLATION_BLOCK)
+        b = warm_reuse(p, npages, uid, flags);
     if (b == NULL) {
-        if (!fits_limit(p, bytes))
-            return MEMPOOL_ENOMEM;
-        /* In pool isolation, warm pages anyone of the pool may have written
-         * are cleared unless the caller takes them dirty: every client of
-         * such a pool can read the whole backing anyway. */
-        int rc = block_from_arena(p, npages, !(flags & MEMPOOL_ALLOC_DIRTY), &b);
+        int rc = p->cfg->isolation == POLICY_ISOLATION_BLOCK
+                     ? own_block_new(p, npages, &b)
+                     : shared_block_new(p, npages, !(flags & MEMPOOL_ALLOC_DIRTY), &b);
         if (rc != 0)
             return rc;
     }
@@ -404,11 +324,11 @@ void pool_block_retire(block *b, uint64_t now)
     }
     b->id = 0;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK) {
-        warm_push(p, b, now);
+        warm_block_push(p, b, now);
         return;
     }
-    p->warm += b->size;
     arena_free(p->arena, b->start, b->npages, now);
+    warm_pages_push(p, b->start, b->npages, now);
     free(b);
 }
 
@@ -418,9 +338,10 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
 {
     p->cfg = cfg;
     p->page = cfg->page;
-    idtable_init(&p->warm_by_size);
     p->shared = MEM_BACKING_ANON;
-    int rc = mem_reserve(NULL, cfg->reserve, &p->region);
+    int rc = pool_warm_init(p);
+    if (rc == 0)
+        rc = mem_reserve(NULL, cfg->reserve, &p->region);
     if (rc == 0) {
         p->base = mem_region_base(p->region);
         if (cfg->huge_pages)
@@ -442,13 +363,7 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
  * outlive the daemon: unmap and close, but never punch a backing here. */
 static void pool_close(pool *p)
 {
-    while (p->warm_head != NULL) {
-        block *b = p->warm_head;
-        warm_remove(p, b);
-        mem_backing_close(&b->backing);
-        free(b);
-    }
-    idtable_destroy(&p->warm_by_size);
+    pool_warm_destroy(p);
     if (p->arena != NULL)
         arena_destroy(p->arena);
     if (p->region != NULL)
@@ -540,7 +455,6 @@ static uint64_t backing_resident(const pool *p)
 
 void pool_get_stats(const pool *p, pool_stats *out)
 {
-    uint64_t held_free = p->cfg->isolation == POLICY_ISOLATION_BLOCK ? p->warm : 0;
     *out = (pool_stats){
         .reserve = p->cfg->reserve,
         .limit = p->cfg->limit,
@@ -552,7 +466,7 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .blocks = p->blocks,
         .holders = p->holders,
         .largest_free_run = arena_largest_free(p->arena) * p->page,
-        .free_bytes = arena_free_pages(p->arena) * p->page + held_free,
+        .free_bytes = arena_free_pages(p->arena) * p->page + p->warm_held,
         .backing_resident = backing_resident(p),
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,

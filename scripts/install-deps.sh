@@ -4,8 +4,8 @@
 # on macOS with Homebrew.
 set -eu
 
-debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check"
-brew_packages="cmake pkg-config libuv libyaml check"
+debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjansson-dev"
+brew_packages="cmake pkg-config libuv libyaml check jansson"
 
 missing_debian() {
     for p in $debian_packages "$@"; do

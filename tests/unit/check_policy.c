@@ -442,10 +442,20 @@ START_TEST(retain_above_limit)
 {
     expect_errors("pools:\n  - name: a\n    limit: 32MiB\n    scavenger: {retain: 64MiB}\n",
                   "t.yaml:4:25: pools[0].scavenger.retain: 64MiB is above limit (32MiB)");
-    /* Inherited from the global default: reported at the pool's limit. */
-    expect_errors("pools:\n  - name: a\n    limit: 32MiB\n",
-                  "t.yaml:3:12: pools[0].scavenger.retain: 64MiB (inherited from "
-                  "scavenger.retain) is above limit (32MiB)");
+}
+END_TEST
+
+/* Inherited from the global default, retain is cut to the pool's limit. */
+START_TEST(inherited_retain_is_cut_to_the_limit)
+{
+    static const char text[] = "scavenger: {retain: 64MiB}\npools:\n  - name: a\n    limit: 32MiB\n"
+                               "  - name: b\n    limit: 128MiB\n";
+    policy *p = NULL;
+    policy_error err = { 0 };
+    ck_assert_msg(policy_load_buffer("t.yaml", text, strlen(text), &p, &err) == 0, "%s", err.text);
+    ck_assert_uint_eq(p->pools[0].scavenger.retain, 32ULL << 20);
+    ck_assert_uint_eq(p->pools[1].scavenger.retain, 64ULL << 20);
+    policy_free(p);
 }
 END_TEST
 
@@ -1101,6 +1111,7 @@ static TCase *validation_case(void)
     tcase_add_test(tc, limit_above_reserve);
     tcase_add_test(tc, quota_and_max_block_above_limit);
     tcase_add_test(tc, retain_above_limit);
+    tcase_add_test(tc, inherited_retain_is_cut_to_the_limit);
     tcase_add_test(tc, page_must_be_a_power_of_two_at_least_the_os_page);
     tcase_add_test(tc, sizes_must_be_multiples_of_the_page);
     tcase_add_test(tc, huge_pages_need_a_large_page_on_linux);
