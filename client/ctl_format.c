@@ -23,7 +23,7 @@ void ctl_format_size(uint64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.1f%s", (double)bytes / (double)scale, units[u]);
 }
 
-/* ---- tables: columns as wide as their widest cell -------------------------- */
+/* ---- tables: columns as wide as their widest cell ------------------------ */
 
 typedef struct table {
     size_t ncols, nrows;
@@ -77,7 +77,7 @@ static void table_print(FILE *f, table *t)
     free(t->cells);
 }
 
-/* ---- cells ------------------------------------------------------------------ */
+/* ---- cells --------------------------------------------------------------- */
 
 static void size_cell(char *buf, const json_value *v, const char *key)
 {
@@ -124,7 +124,7 @@ static void duration_cell(char *buf, size_t len, uint64_t ms)
                  s % 60);
 }
 
-/* ---- commands ------------------------------------------------------------------ */
+/* ---- commands ------------------------------------------------------------ */
 
 static void print_pools(FILE *f, const json_value *reply)
 {
@@ -304,16 +304,14 @@ static void print_lines(FILE *f, const char *title, const json_value *lines)
 static void print_scavenge(FILE *f, const json_value *reply)
 {
     const json_value *pools = json_get(reply, "pools");
-    char released[32], warm[32];
+    char size[32];
+    ctl_format_size(json_get_uint(reply, "released", 0), size, sizeof size);
+    fprintf(f, "released %s\n", size);
     for (size_t i = 0; pools != NULL && pools->type == JSON_ARRAY && i < pools->count; i++) {
         const json_value *p = pools->items[i];
-        ctl_format_size(json_get_uint(p, "released", 0), released, sizeof released);
-        ctl_format_size(json_get_uint(p, "warm", 0), warm, sizeof warm);
-        fprintf(f, "%-18sreleased %s, warm now %s\n", json_get_string(p, "name", "?"), released,
-                warm);
+        ctl_format_size(json_get_uint(p, "warm", 0), size, sizeof size);
+        fprintf(f, "%-18swarm now %s\n", json_get_string(p, "name", "?"), size);
     }
-    ctl_format_size(json_get_uint(reply, "released", 0), released, sizeof released);
-    fprintf(f, "released %s in total\n", released);
 }
 
 static void print_reload(FILE *f, const json_value *reply)

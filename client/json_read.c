@@ -51,7 +51,7 @@ static json_value *new_value(reader *r, json_type type)
     return v;
 }
 
-/* ---- strings ---------------------------------------------------------------- */
+/* ---- strings ------------------------------------------------------------- */
 
 typedef struct text {
     char *s;
@@ -217,7 +217,7 @@ static json_value *parse_string(reader *r)
     return v;
 }
 
-/* ---- numbers -------------------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------- */
 
 static size_t digits(reader *r)
 {
@@ -269,7 +269,7 @@ static json_value *parse_number(reader *r)
     return v;
 }
 
-/* ---- containers -------------------------------------------------------------------- */
+/* ---- containers ---------------------------------------------------------- */
 
 /* Arrays grow to 4, 8, 16... items: full when count is 0 or a power of
  * two from 4 on. Returns the array with room for one more, or NULL. */
@@ -366,7 +366,7 @@ static json_value *parse_container(reader *r, json_type type)
     return v;
 }
 
-/* ---- values ----------------------------------------------------------------------------- */
+/* ---- values -------------------------------------------------------------- */
 
 static json_value *parse_literal(reader *r)
 {
@@ -433,7 +433,7 @@ void json_value_free(json_value *v)
     free(v);
 }
 
-/* ---- lookups ---------------------------------------------------------------------------- */
+/* ---- lookups ------------------------------------------------------------- */
 
 const json_value *json_get(const json_value *v, const char *key)
 {

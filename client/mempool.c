@@ -15,6 +15,9 @@
 
 #define ALLOC_FLAGS (MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)
 
+_Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE,
+               "the block reply carries a handoff nonce");
+
 static int pool_name_ok(const char *pool)
 {
     if (pool == NULL)
@@ -117,6 +120,21 @@ static int map_reply(mempool_client *c, const proto_block_reply *r,
     return err != 0 ? map_error(err) : 0;
 }
 
+/* The backing an ATTACHED reply announced: on Linux it came in the reply's
+ * own message, on macOS it is fetched over Mach with the reply's nonce. A
+ * reply that announced one that is not there is the daemon talking
+ * nonsense (EPROTO); a fetch that fails is an I/O error. */
+static int collect_backing(mempool_client *c, const proto_block_reply *r,
+                           handoff_object *obj)
+{
+    if ((r->backing_flags & PROTO_BACKING_ATTACHED) == 0)
+        return 0;
+    int err = handoff_collect(c->sock, r->rendezvous, obj);
+    if (err == -EPROTO)
+        return MEMPOOL_EPROTO;
+    return err != 0 ? MEMPOOL_EIO : 0;
+}
+
 /* A block the daemon gave but this process could not map or record goes
  * straight back; if that fails, the daemon still frees it on hang-up. */
 static void give_back(mempool_client *c, uint64_t block_id)
@@ -154,6 +172,8 @@ static int take_block(mempool_client *c, const session_request *rq,
     proto_block_reply r;
     void *addr = NULL;
     err = proto_get_block_reply(rp.payload, &r);
+    if (err == 0)
+        err = collect_backing(c, &r, &rp.obj);
     if (err == 0)
         err = map_reply(c, &r, &rp.obj, &addr);
     handoff_object_close(&rp.obj);

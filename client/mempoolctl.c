@@ -64,7 +64,7 @@ static void on_interrupt(int sig)
     interrupted = 1;
 }
 
-/* ---- the socket ------------------------------------------------------------------- */
+/* ---- the socket ---------------------------------------------------------- */
 
 static bool is_socket(const char *path)
 {
@@ -114,6 +114,7 @@ static int connect_admin(ctl *c)
     return 0;
 }
 
+/* 0, or the errno of the failed write. */
 static int send_line(ctl *c, const char *line)
 {
     size_t len = strlen(line), done = 0;
@@ -121,24 +122,21 @@ static int send_line(ctl *c, const char *line)
         ssize_t n = write(c->fd, line + done, len - done);
         if (n < 0 && errno == EINTR && !interrupted)
             continue;
-        if (n <= 0) {
-            fprintf(stderr, "mempoolctl: cannot send to %s: %s\n", c->path, strerror(errno));
-            return -1;
-        }
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
         done += (size_t)n;
     }
     return 0;
 }
 
+/* Reads more; 0, or the errno of the failure (EPIPE: the daemon closed). */
 static int fill(ctl *c)
 {
     if (c->used == c->cap) {
         size_t cap = c->cap == 0 ? 65536 : c->cap * 2;
         char *buf = cap <= MAX_REPLY ? realloc(c->buf, cap + 1) : NULL;
-        if (buf == NULL) {
-            fprintf(stderr, "mempoolctl: the reply from %s is too large\n", c->path);
-            return -1;
-        }
+        if (buf == NULL)
+            return EFBIG;
         c->buf = buf;
         c->cap = cap;
     }
@@ -146,18 +144,15 @@ static int fill(ctl *c)
     do
         n = read(c->fd, c->buf + c->used, c->cap - c->used);
     while (n < 0 && errno == EINTR && !interrupted);
-    if (n <= 0) {
-        if (!interrupted)
-            fprintf(stderr, "mempoolctl: mempoold at %s closed the connection without a reply%s%s\n",
-                    c->path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-        return -1;
-    }
+    if (n <= 0)
+        return n < 0 ? errno : EPIPE;
     c->used += (size_t)n;
     return 0;
 }
 
-/* The next reply line, NUL-terminated, without its '\n'; NULL on error. */
-static char *read_line(ctl *c)
+/* The next reply line, NUL-terminated, without its '\n'; NULL with *err
+ * set when none came. */
+static char *read_line(ctl *c, int *err)
 {
     if (c->consumed > 0) {
         memmove(c->buf, c->buf + c->consumed, c->used - c->consumed);
@@ -166,22 +161,41 @@ static char *read_line(ctl *c)
     }
     char *nl = NULL;
     while (c->used == 0 || (nl = memchr(c->buf, '\n', c->used)) == NULL)
-        if (fill(c) != 0)
+        if ((*err = fill(c)) != 0)
             return NULL;
     *nl = '\0';
     c->consumed = (size_t)(nl - c->buf) + 1;
     return c->buf;
 }
 
-/* ---- one command ---------------------------------------------------------------------- */
+/* Sends `line` and reads the reply. A daemon that refuses a connection
+ * replies and closes at once, so a failed send can still have a reply. */
+static char *exchange(ctl *c, const char *line)
+{
+    int send_err = send_line(c, line), read_err = 0;
+    char *reply = read_line(c, &read_err);
+    if (reply != NULL || interrupted)
+        return reply;
+    if (send_err != 0)
+        fprintf(stderr, "mempoolctl: cannot send to %s: %s\n", c->path, strerror(send_err));
+    else if (read_err == EFBIG)
+        fprintf(stderr, "mempoolctl: the reply from %s is too large\n", c->path);
+    else if (read_err == EPIPE)
+        fprintf(stderr, "mempoolctl: mempoold at %s closed the connection without a reply\n",
+                c->path);
+    else
+        fprintf(stderr, "mempoolctl: no reply from mempoold at %s: %s\n", c->path,
+                strerror(read_err));
+    return NULL;
+}
+
+/* ---- one command --------------------------------------------------------- */
 
 /* Sends `line`, prints the reply; returns the exit code. */
 static int run(ctl *c, const char *line, const char *command)
 {
     char err[128];
-    if (send_line(c, line) != 0)
-        return EXIT_USAGE;
-    char *reply = read_line(c);
+    char *reply = exchange(c, line);
     if (reply == NULL)
         return EXIT_USAGE;
     json_value *v = json_parse(reply, strlen(reply), err, sizeof err);
@@ -225,7 +239,7 @@ static int join_words(char **words, int n, char *line, size_t len)
     return 0;
 }
 
-/* ---- watch ------------------------------------------------------------------------------- */
+/* ---- watch --------------------------------------------------------------- */
 
 /* "2", "0.5", "500ms", "2s" -> nanoseconds; 0 when invalid. */
 static uint64_t parse_interval(const char *text)
@@ -266,7 +280,7 @@ static int watch(ctl *c, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
-/* ---- main ------------------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 static void catch_interrupts(void)
 {

@@ -136,6 +136,33 @@ static int check_reply(mempool_client *c, const session_request *rq,
     return 0;
 }
 
+static ssize_t recv_exactly(int sock, unsigned char *buf, size_t len,
+                            handoff_object *obj)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = handoff_recv(sock, buf + got, len - got, obj);
+        if (n <= 0)
+            return n;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* One frame from the daemon: on SOCK_SEQPACKET one message; on a stream
+ * (macOS) the header, then the payload length it declares. Returns the
+ * frame's length, 0 when the daemon hung up, or -errno. */
+static ssize_t recv_frame(int sock, unsigned char *frame, handoff_object *obj)
+{
+    if (handoff_socket_type() != SOCK_STREAM)
+        return handoff_recv(sock, frame, PROTO_MAX_FRAME, obj);
+    ssize_t n = recv_exactly(sock, frame, PROTO_HEADER_SIZE, obj);
+    size_t size = n > 0 ? proto_frame_size(frame) : 0;
+    if (size > PROTO_HEADER_SIZE)
+        n = recv_exactly(sock, frame + PROTO_HEADER_SIZE, size - PROTO_HEADER_SIZE, obj);
+    return n <= 0 ? n : (ssize_t)size;
+}
+
 static int exchange(mempool_client *c, const session_request *rq,
                     session_reply *rp)
 {
@@ -146,8 +173,7 @@ static int exchange(mempool_client *c, const session_request *rq,
     int err = handoff_send(c->sock, frame, n, NULL);
     if (err != 0)
         return fail(c, err);
-    ssize_t got = handoff_recv(c->sock, frame, sizeof frame,
-                               rq->takes_object ? &rp->obj : NULL);
+    ssize_t got = recv_frame(c->sock, frame, rq->takes_object ? &rp->obj : NULL);
     if (got <= 0)
         return fail(c, (long)got);
     err = check_reply(c, rq, id, frame, (size_t)got, rp);

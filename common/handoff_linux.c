@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -21,6 +22,14 @@
 #define HANDOFF_MAX_RECV_FDS 4
 
 int handoff_socket_type(void) { return SOCK_SEQPACKET; }
+
+/* Nothing looks the name up on Linux (there is no rendezvous: the memfd
+ * travels with its frame); it is answered the same way for the logs. */
+const char *handoff_service_name(void)
+{
+    const char *env = getenv("MEMPOOL_MACH_SERVICE");
+    return env != NULL && env[0] != '\0' ? env : MEMPOOL_MACH_SERVICE;
+}
 
 /* A read-only share must be a descriptor the receiver cannot mmap with
  * PROT_WRITE: an O_RDONLY open of the memfd through /proc. The memfd's
@@ -138,6 +147,16 @@ ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
     if (nfds == 1)
         obj->fd = fds[0];
     return n;
+}
+
+/* The descriptor came in the reply's own message (handoff_recv): there is
+ * nothing to fetch, only to check that it is there. */
+int handoff_collect(int sock, const unsigned char nonce[HANDOFF_NONCE_SIZE],
+                    handoff_object *obj)
+{
+    (void)sock;
+    (void)nonce;
+    return obj->fd >= 0 ? 0 : -EPROTO;
 }
 
 int handoff_map(const handoff_object *o, size_t size, uint64_t offset,

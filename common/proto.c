@@ -138,6 +138,14 @@ int proto_get_pool_name(const unsigned char *p,
 
 /* --- header and frames ---------------------------------------------------- */
 
+size_t proto_frame_size(const unsigned char *hdr)
+{
+    uint32_t length = get_u32(hdr + 20);
+    if (length > PROTO_MAX_FRAME - PROTO_HEADER_SIZE)
+        return PROTO_HEADER_SIZE;
+    return PROTO_HEADER_SIZE + length;
+}
+
 size_t proto_encode_header(const proto_header *h, unsigned char *buf)
 {
     put_u16(buf, h->version);
@@ -304,11 +312,21 @@ size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m)
     proto_put_u64(p + 24, m->backing_id);
     put_u32(p + 32, m->prot);
     put_u32(p + 36, m->backing_flags);
-    return 40;
+    memcpy(p + 40, m->rendezvous, PROTO_RENDEZVOUS_SIZE);
+    return 40 + PROTO_RENDEZVOUS_SIZE;
 }
 
-/* A block is never empty and always readable: anything else is a daemon
- * speaking nonsense, which the client must not try to map. */
+static int all_zero(const unsigned char *p, size_t n)
+{
+    unsigned char any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= p[i];
+    return any == 0;
+}
+
+/* A block is never empty and always readable, and a nonce names a backing
+ * that comes with the reply: anything else is a daemon speaking nonsense,
+ * which the client must not try to map. */
 int proto_get_block_reply(const unsigned char *p, proto_block_reply *m)
 {
     m->block_id = proto_get_u64(p);
@@ -317,9 +335,13 @@ int proto_get_block_reply(const unsigned char *p, proto_block_reply *m)
     m->backing_id = proto_get_u64(p + 24);
     m->prot = get_u32(p + 32);
     m->backing_flags = get_u32(p + 36);
+    memcpy(m->rendezvous, p + 40, PROTO_RENDEZVOUS_SIZE);
     if (m->size == 0 || (m->prot & ~PROTO_PROT_BITS) != 0 ||
         (m->prot & MEMPOOL_READ) == 0 ||
         (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0)
+        return MEMPOOL_EPROTO;
+    if ((m->backing_flags & PROTO_BACKING_ATTACHED) == 0 &&
+        !all_zero(m->rendezvous, PROTO_RENDEZVOUS_SIZE))
         return MEMPOOL_EPROTO;
     return 0;
 }

@@ -15,6 +15,10 @@
  *
  * On Linux a frame is one SOCK_SEQPACKET message; a reply that hands over
  * memory carries the backing's descriptor in the same message (SCM_RIGHTS).
+ * On macOS (no SOCK_SEQPACKET for AF_UNIX) the socket is a stream and a
+ * reader takes the header first, then the `length` it declares
+ * (proto_frame_size); memory travels over Mach, fetched with the block
+ * reply's rendezvous nonce (common/handoff_darwin.c).
  * An error reply (status != 0) has no payload. A frame the daemon cannot
  * decode gets an error reply with request_id 0 and the session is closed.
  *
@@ -23,7 +27,13 @@
  *
  * PROTO_VERSION history, bump it whenever any frame's layout or meaning
  * changes (a new message type is a change too), and say why here:
- *   1  first version. */
+ *   1  first version.
+ *   2  the block reply (ALLOC, ATTACH) grows from 40 to 56 bytes: a 16-byte
+ *      rendezvous nonce, with which a macOS client fetches the memory entry
+ *      over Mach (a port cannot ride on a Unix socket); zeros on Linux,
+ *      where the memfd comes in the reply's own message. Version 1 is no
+ *      longer spoken (PROTO_MIN_VERSION 2): no release shipped it, and
+ *      speaking it would need a second block-reply layout. */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -32,21 +42,22 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 1
-#define PROTO_MIN_VERSION 1
+#define PROTO_VERSION 2
+#define PROTO_MIN_VERSION 2
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
 #define PROTO_CLIENT_NAME_MAX 32 /* a client's name at hello, no NUL */
 #define PROTO_HANDLE_SIZE 32
+#define PROTO_RENDEZVOUS_SIZE 16 /* the block reply's nonce */
 #define PROTO_MAX_FRAME 256      /* larger than any frame of this version */
 
 #define PROTO_TYPE_MAP(XX)                                                     \
     /* name        num  request size  reply size */                            \
     XX(HELLO, 1, 40, 16)                                                       \
-    XX(ALLOC, 2, 80, 40)                                                       \
+    XX(ALLOC, 2, 80, 56)                                                       \
     XX(SHARE, 3, 16, 32)                                                       \
-    XX(ATTACH, 4, 32, 40)                                                      \
+    XX(ATTACH, 4, 32, 56)                                                      \
     XX(RELEASE, 5, 8, 0)                                                       \
     XX(POOL_INFO, 6, 64, 80)
 
@@ -87,10 +98,13 @@ typedef struct proto_alloc {
     uint32_t flags; /* MEMPOOL_ALLOC_* */
 } proto_alloc;
 
-/* The reply of ALLOC and ATTACH (40): where the block lies in the backing
+/* The reply of ALLOC and ATTACH (56): where the block lies in the backing
  * that comes with the frame (or that an earlier frame brought).
  *   block_id u64, size u64, offset u64, backing_id u64, prot u32,
- *   backing_flags u32. */
+ *   backing_flags u32, rendezvous[16].
+ * rendezvous: with ATTACHED on macOS, the one-time nonce the client
+ * presents to the daemon's Mach service to receive the backing; zeros on
+ * Linux and whenever ATTACHED is not set. */
 typedef struct proto_block_reply {
     uint64_t block_id;
     uint64_t size;       /* bytes, whole pages */
@@ -98,6 +112,7 @@ typedef struct proto_block_reply {
     uint64_t backing_id; /* names the backing within this connection */
     uint32_t prot;       /* MEMPOOL_READ | MEMPOOL_WRITE */
     uint32_t backing_flags;
+    unsigned char rendezvous[PROTO_RENDEZVOUS_SIZE];
 } proto_block_reply;
 
 /* backing_flags */
@@ -122,6 +137,13 @@ typedef struct proto_share {
 int proto_request_size(uint16_t type);
 int proto_reply_size(uint16_t type);
 const char *proto_type_name(uint16_t type);
+
+/* The length of the frame that starts with this header (PROTO_HEADER_SIZE
+ * bytes): the header plus the payload length it declares; or just
+ * PROTO_HEADER_SIZE when that declares more than PROTO_MAX_FRAME, which no
+ * frame of this protocol is, so a stream reader hands the header alone to
+ * proto_decode_header, which refuses it. */
+size_t proto_frame_size(const unsigned char *hdr);
 
 /* Encoders write into buf (at least PROTO_MAX_FRAME bytes) and return the
  * frame's length. */

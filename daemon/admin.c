@@ -22,8 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "listen.h"
 #include "log.h"
+#include "scavenger.h"
 
 #define ADMIN_MAX_CONNECTIONS 16
 #define ADMIN_MAX_PENDING (16u * 1024 * 1024)
@@ -37,6 +39,8 @@ typedef struct admin_conn {
     size_t used;
     unsigned writes;              /* replies whose write has not completed */
     bool eof, closing, close_after_writes;
+    bool awaiting;                /* a `scavenge` the scavenger works on */
+    pool *scavenge_pool;
     struct admin_conn *prev, *next;
 } admin_conn;
 
@@ -44,6 +48,7 @@ struct admin {
     daemon_state *d;
     uv_pipe_t listener;
     char *path;
+    bool path_owned;   /* bound here, not handed over by the service manager */
     bool listening;
     admin_conn *conns;
     size_t nconns;
@@ -59,7 +64,7 @@ typedef struct reply_write {
 
 static void pump(admin_conn *c);
 
-/* ---- closing -------------------------------------------------------------------- */
+/* ---- closing ------------------------------------------------------------- */
 
 static void conn_closed(uv_handle_t *h) { free(h->data); }
 
@@ -69,6 +74,8 @@ static void conn_close(admin_conn *c)
         return;
     c->closing = true;
     admin *a = c->adm;
+    if (c->awaiting)
+        scavenger_force_cancel(a->d, c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -88,7 +95,7 @@ static void close_after_writes(admin_conn *c)
         conn_close(c);
 }
 
-/* ---- replies --------------------------------------------------------------------- */
+/* ---- replies ------------------------------------------------------------- */
 
 static void reply_written(uv_write_t *req, int status)
 {
@@ -155,19 +162,25 @@ static void refuse(admin_conn *c, const char *code, const char *why)
         close_after_writes(c);
 }
 
-/* ---- reading lines ----------------------------------------------------------------- */
+/* ---- reading lines ------------------------------------------------------- */
 
 /* Runs the line that ends at buf[len] ('\n'); true when it was answered. */
 static bool serve_line(admin_conn *c, size_t len)
 {
     size_t text_len = len > 0 && c->buf[len - 1] == '\r' ? len - 1 : len;
-    admin_call call = { .d = c->adm->d, .peer = &c->peer, .out = &c->adm->reply };
+    admin_call call = { .d = c->adm->d, .peer = &c->peer, .session = c, .out = &c->adm->reply };
     admin_outcome outcome = admin_execute(&call, c->buf, text_len);
     size_t rest = c->used - len - 1;
     memmove(c->buf, c->buf + len + 1, rest);
     c->used = rest;
     if (outcome == ADMIN_NO_REPLY)
         return false;
+    if (outcome == ADMIN_LATER) {
+        c->awaiting = true;
+        c->scavenge_pool = call.scavenge_pool;
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        return true;
+    }
     send_reply(c, call.out, call.shutdown_after_reply);
     if (outcome == ADMIN_BAD_INPUT && !c->closing)
         close_after_writes(c);
@@ -224,7 +237,7 @@ static void after_lines(admin_conn *c)
 static void pump(admin_conn *c)
 {
     uv_stream_t *stream = (uv_stream_t *)&c->pipe;
-    for (int served = 0; !c->closing && !c->close_after_writes;) {
+    for (int served = 0; !c->closing && !c->close_after_writes && !c->awaiting;) {
         char *nl = memchr(c->buf, '\n', c->used);
         if (nl == NULL) {
             after_lines(c);
@@ -238,7 +251,16 @@ static void pump(admin_conn *c)
     }
 }
 
-/* ---- accepting --------------------------------------------------------------------- */
+void admin_scavenge_done(uint64_t released, void *session)
+{
+    admin_conn *c = session;
+    c->awaiting = false;
+    admin_write_scavenge_reply(&c->adm->reply, c->adm->d, c->scavenge_pool, released);
+    send_reply(c, &c->adm->reply, false);
+    /* Lines that came in meanwhile are served from the write callback. */
+}
+
+/* ---- accepting ----------------------------------------------------------- */
 
 static bool admits(admin_conn *c)
 {
@@ -296,7 +318,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
-/* ---- the module ---------------------------------------------------------------------- */
+/* ---- the module ---------------------------------------------------------- */
 
 static void free_admin(admin *a)
 {
@@ -318,10 +340,26 @@ static int serve_on(admin *a, int fd)
         rc = uv_listen((uv_stream_t *)&a->listener, SOMAXCONN, on_connection);
     if (rc != 0) {
         log_error("admin socket %s: %s", a->path, uv_strerror(rc));
-        unlink(a->path);
+        if (a->path_owned)
+            unlink(a->path);
         uv_close((uv_handle_t *)&a->listener, listener_closed_at_start);
     }
     return rc;
+}
+
+/* The admin socket the service manager handed over, else one bound at the
+ * policy's path; a fd or -errno (logged). */
+static int open_listener(admin *a)
+{
+    int fd = activation_socket(ACTIVATION_ADMIN_SOCKET);
+    a->path_owned = fd == -ENOENT;
+    if (a->path_owned)
+        fd = listen_unix(a->path, SOCK_STREAM, a->d->pol->admin_mode);
+    if (fd < 0)
+        log_error("cannot listen on the admin socket %s: %s",
+                  a->path_owned ? a->path : "from the service manager",
+                  fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
+    return fd;
 }
 
 int admin_start(daemon_state *d)
@@ -333,10 +371,8 @@ int admin_start(daemon_state *d)
     }
     a->d = d;
     json_init(&a->reply);
-    int fd = listen_unix(a->path, SOCK_STREAM, d->pol->admin_mode);
+    int fd = open_listener(a);
     if (fd < 0) {
-        log_error("cannot listen on the admin socket %s: %s", a->path,
-                  fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
         free_admin(a);
         return fd;
     }
@@ -345,7 +381,10 @@ int admin_start(daemon_state *d)
         return rc;
     a->listening = true;
     d->admin = a;
-    log_info("admin socket on %s", a->path);
+    if (a->path_owned)
+        log_info("admin socket on %s", a->path);
+    else
+        log_info("admin socket from the service manager");
     return 0;
 }
 
@@ -360,9 +399,11 @@ void admin_stop(daemon_state *d)
         conn_close(a->conns);
 }
 
+/* A socket the service manager made is its to remove. */
 void admin_release(daemon_state *d)
 {
-    unlink(d->admin->path);
+    if (d->admin->path_owned)
+        unlink(d->admin->path);
     free_admin(d->admin);
     d->admin = NULL;
 }

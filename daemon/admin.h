@@ -17,7 +17,7 @@
 #include "json.h"
 #include "peer.h"
 
-/* ---- the service module (admin.c) ----------------------------------------- */
+/* ---- the service module (admin.c) ---------------------------------------- */
 
 typedef struct admin admin;
 
@@ -25,7 +25,7 @@ int admin_start(daemon_state *d);
 void admin_stop(daemon_state *d);
 void admin_release(daemon_state *d);
 
-/* ---- commands (admin_cmds.c) ------------------------------------------------ */
+/* ---- commands (admin_cmds.c) --------------------------------------------- */
 
 /* A command line's longest length, without its '\n'. */
 #define ADMIN_MAX_LINE 4096
@@ -36,15 +36,19 @@ void admin_release(daemon_state *d);
 typedef struct admin_call {
     daemon_state *d;
     const peer_cred *peer;       /* who sent it (for the log) */
+    void *session;               /* the connection, for replies that come later */
     int argc;                    /* the command's name is argv[0] */
     char *argv[ADMIN_MAX_ARGS];
     json_writer *out;            /* the reply object */
     bool shutdown_after_reply;   /* set by `shutdown` */
+    pool *scavenge_pool;         /* set by `scavenge`: its pool, NULL for all */
 } admin_call;
 
 /* A handler writes the whole reply object: admin_reply_ok and its fields,
  * or admin_reply_error and any details. It returns 0 when it succeeded,
- * -1 when it said no. */
+ * -1 when it said no, ADMIN_HANDLER_LATER when the reply comes later
+ * (having written nothing). */
+#define ADMIN_HANDLER_LATER 1
 typedef int (*admin_handler)(admin_call *c);
 
 typedef struct admin_cmd {
@@ -68,13 +72,22 @@ typedef enum admin_outcome {
     ADMIN_NO_REPLY,    /* a blank line */
     ADMIN_DONE,        /* replied: the command succeeded */
     ADMIN_REFUSED,     /* replied: an error */
-    ADMIN_BAD_INPUT    /* replied: an error, and the connection should end */
+    ADMIN_BAD_INPUT,   /* replied: an error, and the connection should end */
+    ADMIN_LATER        /* no reply yet: `scavenge` waits for the scavenger */
 } admin_outcome;
 
 /* Runs one command line of `len` bytes, without its '\n' (line[len], where
  * the '\n' was, is overwritten; the line is split in place), and leaves in
  * c->out one reply: a JSON object and its '\n'. */
 admin_outcome admin_execute(admin_call *c, char *line, size_t len);
+
+/* `scavenge` hands its work to scavenger_force with admin_scavenge_done
+ * (admin.c) and the session; once the scavenger is done, this writes the
+ * reply line: what was released, and the warm bytes left in `target`'s
+ * pool (every pool when NULL). */
+void admin_write_scavenge_reply(json_writer *out, const daemon_state *d, const pool *target,
+                                uint64_t released);
+void admin_scavenge_done(uint64_t released, void *session);
 
 void admin_reply_ok(json_writer *out);
 void admin_reply_error(json_writer *out, const char *code, const char *fmt, ...)

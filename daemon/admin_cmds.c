@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "policy_units.h"
 #include "proto.h"
+#include "scavenger.h"
 #include "server.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -59,7 +60,7 @@ void admin_reply_error(json_writer *out, const char *code, const char *fmt, ...)
     json_kv_string(out, "code", code);
 }
 
-/* ---- help, version -------------------------------------------------------- */
+/* ---- help, version ------------------------------------------------------- */
 
 static int cmd_help(admin_call *c)
 {
@@ -89,7 +90,7 @@ static int cmd_version(admin_call *c)
     return 0;
 }
 
-/* ---- stats ------------------------------------------------------------------- */
+/* ---- stats --------------------------------------------------------------- */
 
 /* "POOL_INFO" -> "pool_info" */
 static void lower_name(const char *name, char *buf, size_t len)
@@ -191,7 +192,7 @@ static int cmd_stats(admin_call *c)
     return 0;
 }
 
-/* ---- pools --------------------------------------------------------------------- */
+/* ---- pools --------------------------------------------------------------- */
 
 static const struct {
     const char *key;
@@ -280,7 +281,7 @@ static int cmd_pool(admin_call *c)
     return 0;
 }
 
-/* ---- clients ---------------------------------------------------------------------- */
+/* ---- clients ------------------------------------------------------------- */
 
 typedef struct clients_walk {
     json_writer *w;
@@ -327,7 +328,7 @@ static int cmd_clients(admin_call *c)
     return 0;
 }
 
-/* ---- scavenge ------------------------------------------------------------------------ */
+/* ---- scavenge ------------------------------------------------------------ */
 
 /* [POOL] [BYTES]: one word is a pool's name, or else a size for all pools. */
 static int scavenge_args(admin_call *c, pool **target, uint64_t *bytes)
@@ -351,33 +352,48 @@ static int scavenge_args(admin_call *c, pool **target, uint64_t *bytes)
 static int cmd_scavenge(admin_call *c)
 {
     pool *target;
-    uint64_t budget, released = 0;
-    if (scavenge_args(c, &target, &budget) != 0)
+    uint64_t bytes;
+    if (scavenge_args(c, &target, &bytes) != 0)
         return -1;
-    admin_reply_ok(c->out);
-    json_key(c->out, "pools");
-    json_array_begin(c->out);
-    for (size_t i = 0; i < pool_set_count(c->d->pools); i++) {
-        pool *p = pool_set_at(c->d->pools, i);
-        if (target != NULL && p != target)
-            continue;
-        /* idle_before UINT64_MAX: every warm byte qualifies, however new. */
-        uint64_t r = pool_release_warm(p, budget - released, UINT64_MAX);
-        pool_stats s;
-        pool_get_stats(p, &s);
-        released += r;
-        json_object_begin(c->out);
-        json_kv_string(c->out, "name", pool_name(p));
-        json_kv_uint(c->out, "released", r);
-        json_kv_uint(c->out, "warm", s.warm);
-        json_object_end(c->out);
+    /* The scavenger works in slices of a millisecond between other work
+     * and calls admin_scavenge_done when it is through. */
+    int rc = scavenger_force(c->d, target, bytes == UINT64_MAX ? 0 : bytes, admin_scavenge_done,
+                             c->session);
+    if (rc != 0) {
+        admin_reply_error(c->out, "internal", "the scavenger cannot take the request: %s",
+                          strerror(-rc));
+        return -1;
     }
-    json_array_end(c->out);
-    json_kv_uint(c->out, "released", released);
-    return 0;
+    c->scavenge_pool = target;
+    return ADMIN_HANDLER_LATER;
 }
 
-/* ---- reload, policy, log-level ---------------------------------------------------------- */
+void admin_write_scavenge_reply(json_writer *out, const daemon_state *d, const pool *target,
+                                uint64_t released)
+{
+    json_reset(out);
+    admin_reply_ok(out);
+    json_kv_uint(out, "released", released);
+    json_key(out, "pools");
+    json_array_begin(out);
+    for (size_t i = 0; i < pool_set_count(d->pools); i++) {
+        const pool *p = pool_set_at(d->pools, i);
+        pool_stats s;
+        if (target != NULL && p != target)
+            continue;
+        pool_get_stats(p, &s);
+        json_object_begin(out);
+        json_kv_string(out, "name", pool_name(p));
+        json_kv_uint(out, "warm", s.warm);
+        json_kv_uint(out, "released_total", s.released);
+        json_object_end(out);
+    }
+    json_array_end(out);
+    json_object_end(out);
+    json_raw(out, "\n", 1);
+}
+
+/* ---- reload, policy, log-level ------------------------------------------- */
 
 /* The lines of `text` as a JSON array; with a suffix, only lines ending
  * in it. */
@@ -418,23 +434,35 @@ static int cmd_reload(admin_call *c)
     return -1;
 }
 
-static int cmd_policy(admin_call *c)
+typedef int text_writer(const daemon_state *d, FILE *f);
+
+/* Starts a reply whose field `key` holds the text `write` produces. */
+static int reply_with_text(admin_call *c, const char *what, text_writer *write, const char *key)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    int rc = f != NULL ? policy_write_yaml(c->d->pol, f) : -errno;
+    int rc = f != NULL ? write(c->d, f) : -errno;
     if (f != NULL && fclose(f) != 0 && rc == 0)
         rc = -EIO;
     if (rc != 0) {
-        admin_reply_error(c->out, "internal", "cannot write the policy: %s", strerror(-rc));
+        admin_reply_error(c->out, "internal", "cannot write the %s: %s", what, strerror(-rc));
         free(text);
         return -1;
     }
     admin_reply_ok(c->out);
-    json_kv_string(c->out, "path", c->d->pol->path);
-    json_kv_string(c->out, "yaml", text);
+    json_kv_string(c->out, key, text);
     free(text);
+    return 0;
+}
+
+static int write_policy(const daemon_state *d, FILE *f) { return policy_write_yaml(d->pol, f); }
+
+static int cmd_policy(admin_call *c)
+{
+    if (reply_with_text(c, "policy", write_policy, "yaml") != 0)
+        return -1;
+    json_kv_string(c->out, "path", c->d->pol->path);
     return 0;
 }
 
@@ -453,25 +481,13 @@ static int cmd_log_level(admin_call *c)
     return 0;
 }
 
-/* ---- metrics, shutdown ------------------------------------------------------------------- */
+/* ---- metrics, shutdown --------------------------------------------------- */
 
 static int cmd_metrics(admin_call *c)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    int rc = f != NULL ? metrics_write(c->d, f) : -errno;
-    if (f != NULL && fclose(f) != 0 && rc == 0)
-        rc = -EIO;
-    if (rc != 0) {
-        admin_reply_error(c->out, "internal", "cannot write the metrics: %s", strerror(-rc));
-        free(text);
+    if (reply_with_text(c, "metrics", metrics_write, "text") != 0)
         return -1;
-    }
-    admin_reply_ok(c->out);
     json_kv_string(c->out, "content_type", "text/plain; version=0.0.4");
-    json_kv_string(c->out, "text", text);
-    free(text);
     return 0;
 }
 
@@ -483,11 +499,12 @@ static int cmd_shutdown(admin_call *c)
     return 0;
 }
 
-/* ---- the table ------------------------------------------------------------------------------ */
+/* ---- the table ----------------------------------------------------------- */
 
 static const admin_cmd commands[] = {
     { "help", cmd_help, false, 0, 0, "", "list the commands" },
-    { "version", cmd_version, false, 0, 0, "", "the daemon's version, protocol, pid and policy file" },
+    { "version", cmd_version, false, 0, 0, "",
+      "the daemon's version, protocol, pid and policy file" },
     { "stats", cmd_stats, false, 0, 0, "",
       "uptime, clients, requests by type, memory by state next to the OS footprint, "
       "scavenger totals" },
@@ -498,7 +515,8 @@ static const admin_cmd commands[] = {
       "give warm memory back to the OS now (all pools, all of it, unless limited)" },
     { "reload", cmd_reload, true, 0, 0, "", "re-read the policy file (as SIGHUP)" },
     { "policy", cmd_policy, false, 0, 0, "", "the policy in force, every default filled in" },
-    { "log-level", cmd_log_level, true, 1, 1, "LEVEL", "set the log level: error, warn, info, debug" },
+    { "log-level", cmd_log_level, true, 1, 1, "LEVEL",
+      "set the log level: error, warn, info, debug" },
     { "metrics", cmd_metrics, false, 0, 0, "", "Prometheus text exposition, in the field text" },
     { "shutdown", cmd_shutdown, true, 0, 0, "", "stop the daemon, as SIGTERM" },
 };
@@ -515,7 +533,7 @@ const admin_cmd *admin_find_cmd(const char *name)
     return NULL;
 }
 
-/* ---- running a line ---------------------------------------------------------------------------- */
+/* ---- running a line ------------------------------------------------------ */
 
 int admin_split_words(char *line, char **words, int max)
 {
@@ -550,7 +568,8 @@ static void log_state_change(const admin_call *c)
     char words[256] = "";
     size_t used = 0;
     for (int i = 0; i < c->argc && used < sizeof words; i++)
-        used += (size_t)snprintf(words + used, sizeof words - used, "%s%s", i ? " " : "", c->argv[i]);
+        used += (size_t)snprintf(words + used, sizeof words - used, "%s%s", i ? " " : "",
+                                 c->argv[i]);
     log_info("admin: '%s' from uid %u (pid %d)", words, (unsigned)c->peer->uid, (int)c->peer->pid);
 }
 
@@ -559,7 +578,8 @@ static admin_outcome run_command(admin_call *c)
     const admin_cmd *cmd = admin_find_cmd(c->argv[0]);
     int nargs = c->argc - 1;
     if (cmd == NULL) {
-        admin_reply_error(c->out, "unknown-command", "unknown command '%.64s' (try help)", c->argv[0]);
+        admin_reply_error(c->out, "unknown-command", "unknown command '%.64s' (try help)",
+                          c->argv[0]);
         return ADMIN_REFUSED;
     }
     if (nargs < cmd->min_args || nargs > cmd->max_args) {
@@ -573,7 +593,8 @@ static admin_outcome run_command(admin_call *c)
     }
     if (cmd->changes_state)
         log_state_change(c);
-    return cmd->handler(c) == 0 ? ADMIN_DONE : ADMIN_REFUSED;
+    int rc = cmd->handler(c);
+    return rc == 0 ? ADMIN_DONE : rc == ADMIN_HANDLER_LATER ? ADMIN_LATER : ADMIN_REFUSED;
 }
 
 static admin_outcome run_line(admin_call *c, char *line, size_t len)
@@ -581,7 +602,8 @@ static admin_outcome run_line(admin_call *c, char *line, size_t len)
     int bad = first_binary_byte(line, len);
     if (bad >= 0) {
         admin_reply_error(c->out, "bad-input",
-                          "byte 0x%02x is not text: one command per line, words in plain text", bad);
+                          "byte 0x%02x is not text: one command per line, words in plain text",
+                          bad);
         return ADMIN_BAD_INPUT;
     }
     line[len] = '\0';
@@ -589,7 +611,8 @@ static admin_outcome run_line(admin_call *c, char *line, size_t len)
     if (c->argc == 0)
         return ADMIN_NO_REPLY;
     if (c->argc < 0) {
-        admin_reply_error(c->out, "bad-arguments", "more than %d words on the line", ADMIN_MAX_ARGS);
+        admin_reply_error(c->out, "bad-arguments", "more than %d words on the line",
+                          ADMIN_MAX_ARGS);
         return ADMIN_REFUSED;
     }
     return run_command(c);
@@ -599,8 +622,9 @@ admin_outcome admin_execute(admin_call *c, char *line, size_t len)
 {
     json_reset(c->out);
     c->shutdown_after_reply = false;
+    c->scavenge_pool = NULL;
     admin_outcome outcome = run_line(c, line, len);
-    if (outcome == ADMIN_NO_REPLY)
+    if (outcome == ADMIN_NO_REPLY || outcome == ADMIN_LATER)
         return outcome;
     json_object_end(c->out);
     if (c->out->failed) {

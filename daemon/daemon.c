@@ -13,8 +13,10 @@
 #include "admin.h"
 #include "activation.h"
 #include "handoff.h"
+#include "handoff_service.h"
 #include "listen.h"
 #include "log.h"
+#include "scavenger.h"
 #include "server.h"
 
 uint64_t daemon_now_ns(void)
@@ -170,9 +172,33 @@ static void clients_release(daemon_state *d)
     server_free(d->srv);
 }
 
+/* The handoff rendezvous: Darwin's Mach service, nothing on Linux
+ * (daemon/handoff_service.h). */
+static int handoff_start(daemon_state *d)
+{
+    (void)d;
+    return handoff_service_start(handoff_service_name());
+}
+
+static void handoff_stop(daemon_state *d)
+{
+    (void)d;
+    handoff_service_stop();
+}
+
+static void handoff_release(daemon_state *d)
+{
+    (void)d;
+    handoff_service_free();
+}
+
+/* The handoff comes first, so that it stops last: sessions hand memory
+ * over until the clients module has closed them. */
 static const daemon_module modules[] = {
+    { "handoff", handoff_start, handoff_stop, handoff_release },
     { "clients", clients_start, clients_stop, clients_release },
     /* @modules: one line per service module below this marker */
+    { "scavenger", scavenger_start, scavenger_stop, scavenger_release },
     { "admin", admin_start, admin_stop, admin_release },
 };
 

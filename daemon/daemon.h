@@ -23,6 +23,7 @@ typedef struct daemon_state {
     uint64_t started_ns;  /* monotonic */
     bool stopping;
     struct admin *admin;  /* the admin socket (admin.c) */
+    struct scavenger *scav; /* the scavenger (scavenger.c) */
 } daemon_state;
 
 /* Runs the daemon in the foreground on the policy file until SIGTERM;

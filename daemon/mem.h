@@ -117,4 +117,10 @@ int64_t mem_os_footprint(void);
 /* The name of the footprint figure ("rss" or "phys_footprint"). */
 const char *mem_os_footprint_name(void);
 
+/* What reusing released memory costs (mem_used on Prepared pages), per
+ * mille of what releasing it cost: Go's scavengeCostRatio, 700 on Darwin
+ * where mem_used is a madvise(MADV_FREE_REUSE), 0 on Linux where it is
+ * nothing. The scavenger charges it to its pacing. */
+uint32_t mem_os_reuse_cost_permille(void);
+
 #endif

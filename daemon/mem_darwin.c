@@ -60,7 +60,25 @@ int mem_os_used(void *v, size_t n)
 /* sysUnusedOS: "MADV_FREE_REUSABLE is like MADV_FREE except it also
  * propagates accounting information about the process to task_info."
  * That is what takes the pages out of phys_footprint at once, instead of
- * whenever the kernel gets round to reclaiming them. */
+ * whenever the kernel gets round to reclaiming them.
+ *
+ * It works on pages clients share. The scavenger advises the daemon's own
+ * mapping, an untagged read-write anonymous entry: xnu's
+ * vm_map_entry_is_reusable (osfmk/vm/vm_map.c) holds only malloc-tagged
+ * entries to its stricter rules, so vm_map_reusable_pages goes on. A
+ * memory entry made with MAP_MEM_VM_SHARE shares that entry's VM object
+ * (mach_make_memory_entry_share extracts it with vm_map_copy_extract,
+ * copy FALSE), and vm_map_remap_extract, sharing it, turned the object
+ * from MEMORY_OBJECT_COPY_SYMMETRIC to COPY_DELAY. So the object is
+ * referenced more than once but is not symmetric and has no copy object:
+ * vm_map_reusable_pages takes its "reusable_shared" branch and deactivates
+ * the object's pages with kill_pages, for every mapper at once. Only warm
+ * memory is scavenged, which no client holds; and because the pages may
+ * still read as their old contents, a new owner gets them zeroed
+ * (mem_need_zero_after_unused). Where the extract had to put a shadow
+ * object in front (an entry marked needs_copy), the call still succeeds
+ * but leaves the pages alone (kill_pages -1); they go when the block's
+ * range is faulted (mem_fault). */
 int mem_os_unused(void *v, size_t n, const mem_backing *b)
 {
     (void)b;
@@ -156,3 +174,7 @@ int64_t mem_os_footprint(void)
 }
 
 const char *mem_os_footprint_name(void) { return "phys_footprint"; }
+
+/* scavengeCostRatio in mgcscavenge.go: 0.7 on Darwin and iOS, where
+ * sysUsed is a madvise(MADV_FREE_REUSE) for every reused range. */
+uint32_t mem_os_reuse_cost_permille(void) { return 700; }

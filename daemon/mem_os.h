@@ -15,7 +15,8 @@
  * Also part of this contract, declared in mem.h and defined by each
  * platform file because only the OS can answer them:
  *   mem_backing_resident, mem_need_zero_after_unused,
- *   mem_os_range_resident, mem_os_footprint, mem_os_footprint_name. */
+ *   mem_os_range_resident, mem_os_footprint, mem_os_footprint_name,
+ *   mem_os_reuse_cost_permille. */
 #ifndef MEMPOOL_MEM_OS_H
 #define MEMPOOL_MEM_OS_H
 

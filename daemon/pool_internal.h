@@ -54,6 +54,7 @@ struct pool {
     idtable warm_by_size;         /* npages -> newest warm block */
     idtable warm_by_start;        /* start page + 1 -> warm block */
     uint64_t warm_held;           /* block isolation: bytes warm blocks span */
+    block *warm_partial;          /* block isolation: released in part, finished first */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
 };
 

@@ -16,6 +16,11 @@
  * splits one); warm_by_start finds the block from its run. The scavenger
  * may release a block from its top down, piece by piece, so that no piece
  * of work is longer than it chose; a block is unmapped when it goes whole.
+ * A block it started is finished before any other is started, even a
+ * higher one: blocks freed together turn idle one after the other, and
+ * following the highest idle block each time would leave several blocks
+ * half released, each holding memory and faulting on reuse. Whole warm
+ * blocks are what reuse (same size, same uid) can take without a fault.
  *
  * Pool isolation: warm pages are free pages of the pool's arena that are
  * still Ready in the shared backing (released ones are Prepared). An
@@ -150,6 +155,8 @@ block *warm_block_find(pool *p, uint64_t npages, uint32_t uid)
 
 void warm_block_detach(pool *p, block *b)
 {
+    if (p->warm_partial == b)
+        p->warm_partial = NULL;
     size_index_remove(p, b);
     warm_list_unlink(p, b);
     idtable_remove(&p->warm_by_start, b->start + 1);
@@ -184,6 +191,7 @@ static uint64_t warm_block_release_top(pool *p, block *b, uint64_t npages)
     /* The top of the block's run: taken in place. */
     arena_take(p->warm_set, b->start + keep, npages);
     b->ready_pages = keep;
+    p->warm_partial = b;
     p->warm -= len;
     p->released += len;
     return len;
@@ -296,12 +304,24 @@ static uint64_t pages_release_top(pool *p, const arena_run *run, uint64_t npages
 
 /* ---- what the scavenger calls ------------------------------------------------ */
 
+/* Where to release next: the highest run idle since idle_before, unless a
+ * block released in part is to be finished first. */
+static bool next_run(const pool *p, uint64_t idle_before, bool whole_blocks, arena_run *out)
+{
+    const block *b = p->warm_partial;
+    if (!whole_blocks && b != NULL && b->freed_at <= idle_before) {
+        *out = (arena_run){ .start = b->start, .npages = b->ready_pages, .stamp = b->freed_at };
+        return true;
+    }
+    return arena_highest_run_by(p->warm_set, idle_before, out);
+}
+
 static uint64_t release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before,
                              bool whole_blocks)
 {
     uint64_t done = 0;
     arena_run run;
-    while (done < max_bytes && arena_highest_run_by(p->warm_set, idle_before, &run)) {
+    while (done < max_bytes && next_run(p, idle_before, whole_blocks, &run)) {
         uint64_t npages = pages_for(p, max_bytes - done);
         uint64_t got = p->cfg->isolation == POLICY_ISOLATION_POOL
                            ? pages_release_top(p, &run, npages)

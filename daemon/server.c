@@ -1,6 +1,9 @@
 /* The client socket. One libuv loop; each connection is a socket watched
  * with uv_poll_t and read and written with recvmsg/sendmsg through the
  * handoff layer (libuv's pipes cannot carry a memfd next to a frame).
+ * On Linux the socket is SOCK_SEQPACKET and one message is one frame; on
+ * macOS it is a stream, and each session reassembles its frames, header
+ * first, then the length the header declares.
  *
  * Requests are served synchronously, in order, one frame at a time: a
  * reply is written before the next frame is read. A frame that cannot be
@@ -18,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "handoff.h"
+#include "handoff_service.h"
 #include "idtable.h"
 #include "log.h"
 #include "peer.h"
@@ -26,6 +30,9 @@
 /* Frames served per wake-up of one session before the loop moves on, so
  * a busy client cannot starve the others. */
 #define FRAMES_PER_WAKEUP 32
+
+_Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE,
+               "the block reply carries a handoff nonce");
 
 typedef struct session {
     uv_poll_t poll;
@@ -39,6 +46,8 @@ typedef struct session {
     char name[PROTO_CLIENT_NAME_MAX + 1];
     uint64_t connected_ms;
     idtable sent_backings; /* shared backings this connection has */
+    unsigned char in[PROTO_MAX_FRAME]; /* the frame being read */
+    size_t in_len;                     /* stream: its bytes so far */
     struct session *prev, *next;
 } session;
 
@@ -105,31 +114,59 @@ static int serve_hello(request *r)
     return reply(r->s, &r->h, payload, proto_put_hello_reply(payload, &out), NULL);
 }
 
+/* A pool-wide backing that is no object of its own (anonymous memory, as
+ * on Darwin, where backings have no descriptor) cannot be handed over
+ * whole: a memory entry covers mapped memory only, and most of a pool's
+ * reservation is not mapped. Each block then travels as its own entry, as
+ * in block isolation (docs/darwin.md). */
+static void grant_per_block(pool_grant *g)
+{
+    g->shared_backing = false;
+    g->offset = 0;
+    g->backing_id = g->block_id;
+    g->backing_addr = g->addr;
+    g->backing_size = g->size;
+}
+
+/* The backing as the peer will receive it, offered to the rendezvous
+ * (Darwin) before the reply that names it goes out. */
+static int export_backing(session *s, const pool_grant *g, handoff_object *obj)
+{
+    int rc = handoff_export(g->backing_fd, g->backing_addr, g->backing_size, g->prot, obj);
+    if (rc == 0 && (rc = handoff_offer(s->fd, obj)) != 0)
+        handoff_object_close(obj);
+    if (rc != 0)
+        log_error("handing over block %llu failed: %s", (unsigned long long)g->block_id,
+                  strerror(-rc));
+    return rc;
+}
+
 /* Sends a block's grant: the backing goes along unless this connection
- * already has it (a shared backing is sent once per connection). */
-static int send_grant(request *r, const pool_grant *g)
+ * already has it (a shared backing is sent once per connection). An offer
+ * whose reply cannot be sent expires at the rendezvous. */
+static int send_grant(request *r, const pool_grant *grant)
 {
     session *s = r->s;
-    proto_block_reply m = { .block_id = g->block_id, .size = g->size, .offset = g->offset,
-                            .backing_id = g->backing_id, .prot = g->prot };
+    pool_grant g = *grant;
+    if (g.shared_backing && g.backing_fd < 0)
+        grant_per_block(&g);
+    proto_block_reply m = { .block_id = g.block_id, .size = g.size, .offset = g.offset,
+                            .backing_id = g.backing_id, .prot = g.prot };
     handoff_object obj = HANDOFF_OBJECT_NONE;
-    bool send_backing = !g->shared_backing || idtable_get(&s->sent_backings, g->backing_id) == NULL;
+    bool send_backing = !g.shared_backing || idtable_get(&s->sent_backings, g.backing_id) == NULL;
     if (send_backing) {
-        int rc = handoff_export(g->backing_fd, g->backing_addr, g->backing_size, g->prot, &obj);
-        if (rc != 0) {
-            log_error("handoff_export of block %llu failed: %s",
-                      (unsigned long long)g->block_id, strerror(-rc));
+        if (export_backing(s, &g, &obj) != 0)
             return MEMPOOL_EIO;
-        }
         m.backing_flags |= PROTO_BACKING_ATTACHED;
+        memcpy(m.rendezvous, obj.nonce, sizeof m.rendezvous);
     }
-    if (g->shared_backing)
+    if (g.shared_backing)
         m.backing_flags |= PROTO_BACKING_SHARED;
     unsigned char payload[PROTO_MAX_FRAME];
     int rc = reply(s, &r->h, payload, proto_put_block_reply(payload, &m), send_backing ? &obj : NULL);
     handoff_object_close(&obj);
-    if (rc == 0 && send_backing && g->shared_backing)
-        idtable_put(&s->sent_backings, g->backing_id, s);
+    if (rc == 0 && send_backing && g.shared_backing)
+        idtable_put(&s->sent_backings, g.backing_id, s);
     /* A failed send has marked the session closing: closing it releases
      * the block with everything else. */
     return 0;
@@ -260,12 +297,40 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
     return !s->closing && rc != MEMPOOL_EPROTO && (rc != MEMPOOL_EVERSION);
 }
 
+/* The next frame of a stream, into s->in: the header, then the payload
+ * length it declares (proto_frame_size never asks for more than a frame).
+ * Nothing past the current frame is read, so what is still in the socket
+ * keeps the poll readable. Returns the frame's length once whole,
+ * -EAGAIN while it is not, 0 for a hang-up (mid-frame too) or -errno. */
+static ssize_t read_stream_frame(session *s)
+{
+    for (;;) {
+        size_t want = s->in_len < PROTO_HEADER_SIZE ? PROTO_HEADER_SIZE : proto_frame_size(s->in);
+        if (s->in_len == want) {
+            s->in_len = 0;
+            return (ssize_t)want;
+        }
+        ssize_t n = handoff_recv(s->fd, s->in + s->in_len, want - s->in_len, NULL);
+        if (n <= 0)
+            return n;
+        s->in_len += (size_t)n;
+    }
+}
+
+/* The next frame into s->in. On SOCK_SEQPACKET one message is one frame,
+ * and a truncated one is refused by handoff_recv. */
+static ssize_t read_frame(session *s)
+{
+    if (handoff_socket_type() == SOCK_STREAM)
+        return read_stream_frame(s);
+    return handoff_recv(s->fd, s->in, sizeof s->in, NULL);
+}
+
 /* Serves the frames waiting on the socket, up to `max`. */
 static void session_drain(session *s, int max)
 {
-    unsigned char frame[PROTO_MAX_FRAME];
     for (int i = 0; i < max && !s->closing; i++) {
-        ssize_t n = handoff_recv(s->fd, frame, sizeof frame, NULL);
+        ssize_t n = read_frame(s);
         if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
             return;
         if (n <= 0) {
@@ -280,7 +345,7 @@ static void session_drain(session *s, int max)
             s->closing = true;
             return;
         }
-        if (!serve_frame(s, frame, (size_t)n))
+        if (!serve_frame(s, s->in, (size_t)n))
             s->closing = true;
     }
 }

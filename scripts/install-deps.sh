@@ -4,7 +4,7 @@
 # on macOS with Homebrew.
 set -eu
 
-debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjansson-dev"
+debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjansson-dev python3"
 brew_packages="cmake pkg-config libuv libyaml check jansson"
 
 missing_debian() {

@@ -323,10 +323,10 @@ macho_cpu() {
 
 # expect_file PATH KIND: `file` must call PATH a 64-bit Mach-O KIND
 # ("object", "executable", "dynamically linked shared library") for the
-# target's CPU.
+# target's CPU; a symbolic link (a versioned dylib's name) is followed.
 expect_file() {
     [ -f "$1" ] || die "$target: $1 was not built"
-    description=$(file -b "$1")
+    description=$(file -bL "$1")
     case $description in
     "Mach-O 64-bit $(macho_cpu "$target") $2"*) ;;
     *) die "$target: $1 is not a Mach-O $(macho_cpu "$target") $2: $description" ;;
@@ -355,9 +355,10 @@ expect_only_libsystem() {
     printf '%s\n' "$dylibs" | grep -qx /usr/lib/libSystem.B.dylib ||
         die "$target: $1 is not linked against libSystem"
     others=$(printf '%s\n' "$dylibs" | grep -vx /usr/lib/libSystem.B.dylib || true)
-    own=$(basename "$1")
+    # A dylib lists its own install name (LC_ID_DYLIB) among what it uses.
+    own=$(llvm-objdump --macho --dylib-id "$1" | tail -n +2)
     for dylib in $others; do
-        [ "$(basename "$dylib")" = "$own" ] || die "$target: $1 needs $dylib, which a Mac does not have"
+        [ "$dylib" = "$own" ] || die "$target: $1 needs $dylib, which a Mac does not have"
     done
 }
 
@@ -377,6 +378,21 @@ require_imports() {
     say "$target:   $(basename "$checked") imports $*"
 }
 
+# forbid_imports FILE SYMBOL...: FILE must not reference any SYMBOL: code
+# that belongs to another program was linked in.
+forbid_imports() {
+    checked=$1
+    shift
+    undefined=$(llvm-nm --undefined-only --just-symbol-name "$checked") ||
+        die "llvm-nm $checked"
+    for symbol in "$@"; do
+        if printf '%s\n' "$undefined" | grep -qx -- "$symbol"; then
+            die "$target: $(basename "$checked") imports $symbol, which only the daemon may call"
+        fi
+    done
+    say "$target:   $(basename "$checked") does not import $*"
+}
+
 # The object a project source was compiled to, from the inventory.
 object_of() {
     obj=$(awk -v src="$ROOT/$1" '$1 == "object" && $3 == src { print $4; exit }' "$INVENTORY")
@@ -391,8 +407,7 @@ artifact_of() {
     echo "$path"
 }
 
-# What each Darwin code path must call. Issue 7 adds the executables'
-# Mach calls here (require_imports "$(artifact_of mempoold)" ...).
+# What each Darwin code path must call.
 check_imports() {
     # mem_darwin.c is Go's mem_darwin.go: mmap/munmap/madvise for the state
     # changes, mincore and task_info for what the OS reports.
@@ -400,6 +415,28 @@ check_imports() {
         _mmap _munmap _madvise _mincore _task_info
     # Peer identity comes from the kernel: getpeereid and LOCAL_PEER*.
     require_imports "$(object_of common/peer_darwin.c)" _getpeereid _getsockopt
+    # The memory handoff, per source: the client side makes and maps memory
+    # entries and asks the daemon's Mach service for them; the daemon side
+    # checks the service in and answers on a thread of its own, checking
+    # the sender against the socket's LOCAL_PEERTOKEN; launchd hands over
+    # the sockets.
+    require_imports "$(object_of common/handoff_darwin.c)" \
+        _mach_make_memory_entry_64 _mach_vm_map _mach_vm_deallocate _bootstrap_look_up \
+        _mach_msg _mach_msg_destroy _mach_port_allocate _mach_port_deallocate _arc4random_buf
+    require_imports "$(object_of daemon/handoff_service_darwin.c)" \
+        _bootstrap_check_in _mach_msg _mach_msg_destroy _mach_port_mod_refs _getsockopt \
+        _pthread_create
+    require_imports "$(object_of daemon/activation_launchd.c)" _launch_activate_socket
+    # And per program, so that a path compiled out of a link shows too: the
+    # daemon exports memory and serves the rendezvous under launchd; the
+    # client library fetches and maps, and carries no daemon code.
+    require_imports "$(artifact_of mempoold)" \
+        _mach_make_memory_entry_64 _bootstrap_check_in _launch_activate_socket _mach_msg
+    require_imports "$(artifact_of mempool)" \
+        _bootstrap_look_up _mach_vm_map _mach_vm_deallocate _mach_msg
+    forbid_imports "$(artifact_of mempool)" _bootstrap_check_in _launch_activate_socket
+    # mempoolctl speaks to the admin socket only.
+    require_imports "$(artifact_of mempoolctl)" _connect
 }
 
 check_project() {
@@ -441,11 +478,11 @@ check_artifacts() {
         EXECUTABLE)
             expect_file "$path" executable
             expect_only_libsystem "$path"
-            say "$target:   program $(basename "$path"): $(file -b "$path" | cut -d, -f1), links libSystem" ;;
+            say "$target:   program $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem" ;;
         SHARED_LIBRARY | MODULE_LIBRARY)
             expect_file "$path" "dynamically linked shared library"
             expect_only_libsystem "$path"
-            say "$target:   library $(basename "$path"): $(file -b "$path" | cut -d, -f1), links libSystem" ;;
+            say "$target:   library $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem" ;;
         esac
     done <"$INVENTORY"
 }

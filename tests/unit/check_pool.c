@@ -311,6 +311,195 @@ START_TEST(pool_isolation_punches_the_shared_backing)
 }
 END_TEST
 
+/* ---- warm tracking ------------------------------------------------------- */
+
+/* Bytes of a memfd mapping the memfd holds (mincore reports the page cache
+ * of shared file mappings, page by page). */
+static uint64_t cached_bytes(void *addr, uint64_t len)
+{
+    size_t page = mem_page_size();
+    unsigned char *vec = malloc(len / page);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore(addr, len, vec), 0);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < len / page; i++)
+        bytes += (vec[i] & 1) ? page : 0;
+    free(vec);
+    return bytes;
+}
+
+START_TEST(warm_oldest_is_the_oldest_free_memory)
+{
+    pool_client *a = client(1000);
+    pool *p = pool_set_find(set, "blk");
+    pool_grant g[3];
+    ck_assert_uint_eq(pool_warm_oldest(p), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pool_alloc(a, "blk", MiB, 0, 1, &g[i]), 0);
+    ck_assert_int_eq(pool_release(a, g[0].block_id, 30), 0);
+    ck_assert_int_eq(pool_release(a, g[1].block_id, 10), 0);
+    ck_assert_int_eq(pool_release(a, g[2].block_id, 20), 0);
+    ck_assert_uint_eq(pool_warm_bytes(p), 3 * MiB);
+    ck_assert_uint_eq(pool_warm_oldest(p), 10);
+    ck_assert_uint_eq(pool_release_warm(p, UINT64_MAX, 10), MiB);
+    ck_assert_uint_eq(pool_warm_oldest(p), 20);
+    /* Reuse takes memory out of the warm set too. */
+    ck_assert_int_eq(pool_alloc(a, "blk", MiB, 0, 40, &g[0]), 0);
+    ck_assert_uint_eq(pool_warm_oldest(p), 30);
+    pool_client_free(a, 50);
+}
+END_TEST
+
+START_TEST(part_release_takes_the_top_of_a_warm_block)
+{
+    pool_client *a = client(1000);
+    pool *p = pool_set_find(set, "blk");
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, 0, 1, &g), 0);
+    unsigned char *mine = map_grant(&g);
+    memset(mine, 0x3c, g.size);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
+    ck_assert_uint_eq(pool_release_warm_part(p, MiB, UINT64_MAX), MiB);
+    ck_assert_uint_eq(stats_of("blk").warm, 3 * MiB);
+    ck_assert_uint_eq(stats_of("blk").released, MiB);
+    ck_assert_int_eq(stats_of("blk").backing_resident, (int64_t)(3 * MiB));
+    ck_assert_uint_eq(cached_bytes(g.addr, 3 * MiB), 3 * MiB);
+    ck_assert_uint_eq(cached_bytes((char *)g.addr + 3 * MiB, MiB), 0);
+    /* A mapping the client kept sees the hole as zeros, the rest as it was. */
+    ck_assert_uint_eq(mine[3 * MiB], 0);
+    ck_assert_uint_eq(mine[3 * MiB - 1], 0x3c);
+    munmap(mine, g.size);
+    /* The same uid takes it back dirty: the warm part is as it was, the
+     * released part reads as zeros, and nothing is warm any more. */
+    pool_grant again;
+    ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, MEMPOOL_ALLOC_DIRTY, 3, &again), 0);
+    ck_assert_ptr_eq(again.addr, g.addr);
+    ck_assert_uint_eq(((unsigned char *)again.addr)[0], 0x3c);
+    ck_assert_uint_eq(((unsigned char *)again.addr)[4 * MiB - 1], 0);
+    ck_assert_uint_eq(stats_of("blk").warm, 0);
+    ck_assert_uint_eq(stats_of("blk").in_use, 4 * MiB);
+    mem_counters c;
+    mem_total_counters(&c);
+    ck_assert_uint_eq(c.bytes[MEM_READY], 4 * MiB);
+    ck_assert_uint_eq(c.bytes[MEM_PREPARED], 0);
+    /* Taken back without DIRTY, it is all zeros. */
+    ck_assert_int_eq(pool_release(a, again.block_id, 4), 0);
+    ck_assert_uint_eq(pool_release_warm_part(p, 2 * MiB, UINT64_MAX), 2 * MiB);
+    ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, 0, 5, &again), 0);
+    const unsigned char *q = again.addr;
+    for (uint64_t off = 0; off < again.size; off += 4096)
+        ck_assert_uint_eq(q[off], 0);
+    pool_client_free(a, 6);
+}
+END_TEST
+
+START_TEST(a_block_released_in_part_is_finished_first)
+{
+    pool_client *a = client(1000);
+    pool *p = pool_set_find(set, "blk");
+    pool_grant g[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, 0, 1, &g[i]), 0);
+        memset(g[i].addr, 1, g[i].size);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pool_release(a, g[i].block_id, 10 * (uint64_t)(i + 1)), 0);
+    /* Only the lowest block is idle enough: its top goes. */
+    ck_assert_uint_eq(pool_release_warm_part(p, MiB, 10), MiB);
+    ck_assert_uint_eq(cached_bytes(g[0].addr, 4 * MiB), 3 * MiB);
+    /* Later everything is idle: the lowest block is finished before the
+     * highest one is started. */
+    ck_assert_uint_eq(pool_release_warm_part(p, 4 * MiB, UINT64_MAX), 4 * MiB);
+    ck_assert_int_eq(mem_os_range_resident(g[0].addr, 4 * MiB), 0);
+    ck_assert_uint_eq(cached_bytes(g[1].addr, 4 * MiB), 4 * MiB);
+    ck_assert_uint_eq(cached_bytes(g[2].addr, 4 * MiB), 3 * MiB);
+    ck_assert_uint_eq(stats_of("blk").warm, 7 * MiB);
+    pool_client_free(a, 40);
+}
+END_TEST
+
+START_TEST(reused_warm_pages_count_once_against_the_limit)
+{
+    pool_client *a = client(1000);
+    pool_grant g[4], big;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pool_alloc(a, "shr", 16 * MiB, 0, 1, &g[i]), 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pool_release(a, g[i].block_id, 2), 0);
+    /* The new block lands on warm pages: nothing needs to go back. */
+    ck_assert_int_eq(pool_alloc(a, "shr", 32 * MiB, 0, 3, &big), 0);
+    ck_assert_uint_eq(big.offset, g[0].offset);
+    pool_stats st = stats_of("shr");
+    ck_assert_uint_eq(st.sync_scavenged, 0);
+    ck_assert_uint_eq(st.released, 0);
+    ck_assert_uint_eq(st.in_use + st.warm, 64 * MiB);
+    /* Now the pool is full: a block above the warm pages makes room. */
+    pool_grant above;
+    ck_assert_int_eq(pool_alloc(a, "shr", 32 * MiB, 0, 4, &above), 0);
+    ck_assert_uint_eq(above.offset, g[2].offset);
+    ck_assert_uint_eq(stats_of("shr").sync_scavenged, 0);
+    ck_assert_uint_eq(stats_of("shr").warm, 0);
+    pool_client_free(a, 5);
+}
+END_TEST
+
+/* Random allocations, releases and scavenging in both isolations: the
+ * memory layer's Ready bytes always equal what the pools hold in use plus
+ * warm, and the Prepared bytes the pools' mapped but released memory. */
+static uint64_t rnd(uint64_t *state) /* splitmix64 */
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static bool ready_matches_the_pools(void)
+{
+    mem_counters c;
+    uint64_t held = 0;
+    for (size_t i = 0; i < pool_set_count(set); i++) {
+        pool_stats st;
+        pool_get_stats(pool_set_at(set, i), &st);
+        held += st.in_use + st.warm;
+        if (st.warm != pool_warm_bytes(pool_set_at(set, i)))
+            return false;
+    }
+    mem_total_counters(&c);
+    return c.bytes[MEM_READY] == held;
+}
+
+START_TEST(random_warm_traffic_keeps_the_memory_states_exact)
+{
+    pool_client *a = client(1000);
+    uint64_t seed = 0xfeed, ids[64], now = 10;
+    int nlive = 0, wrong = 0;
+    const char *names[2] = { "blk", "shr" };
+    for (int step = 0; step < 2000; step++, now++) {
+        uint64_t r = rnd(&seed) % 10;
+        pool *p = pool_set_find(set, names[rnd(&seed) % 2]);
+        pool_grant g;
+        if (r < 4 && nlive < 64) {
+            uint64_t size = (1 + rnd(&seed) % 64) * 64 * 1024;
+            if (pool_alloc(a, pool_name(p), size, rnd(&seed) % 2, now, &g) == 0)
+                ids[nlive++] = g.block_id;
+        } else if (r < 8 && nlive > 0) {
+            int i = (int)(rnd(&seed) % (uint64_t)nlive);
+            wrong += pool_release(a, ids[i], now) != 0;
+            ids[i] = ids[--nlive];
+        } else if (r == 8) {
+            pool_release_warm_part(p, rnd(&seed) % (8 * MiB), now - rnd(&seed) % 64);
+        } else {
+            pool_release_warm(p, rnd(&seed) % (8 * MiB), now - rnd(&seed) % 64);
+        }
+        wrong += !ready_matches_the_pools();
+    }
+    ck_assert_int_eq(wrong, 0);
+    pool_client_free(a, now);
+    ck_assert(ready_matches_the_pools());
+}
+END_TEST
+
 START_TEST(max_blocks_per_client)
 {
     uint32_t gid = 1000;
@@ -356,6 +545,11 @@ int main(void)
     tcase_add_test(tc, reuse_is_zeroed_without_dirty_pool_isolation);
     tcase_add_test(tc, warm_blocks_go_back_to_the_os_highest_first);
     tcase_add_test(tc, pool_isolation_punches_the_shared_backing);
+    tcase_add_test(tc, warm_oldest_is_the_oldest_free_memory);
+    tcase_add_test(tc, part_release_takes_the_top_of_a_warm_block);
+    tcase_add_test(tc, a_block_released_in_part_is_finished_first);
+    tcase_add_test(tc, reused_warm_pages_count_once_against_the_limit);
+    tcase_add_test(tc, random_warm_traffic_keeps_the_memory_states_exact);
     tcase_add_test(tc, max_blocks_per_client);
     tcase_add_test(tc, client_info_reports_its_share);
     suite_add_tcase(s, tc);

@@ -109,7 +109,12 @@ START_TEST(alloc_and_block_reply_round_trip)
                               .prot = MEMPOOL_READ | MEMPOOL_WRITE,
                               .backing_flags = PROTO_BACKING_ATTACHED |
                                                PROTO_BACKING_SHARED }, rout;
+    for (int i = 0; i < PROTO_RENDEZVOUS_SIZE; i++)
+        rin.rendezvous[i] = (unsigned char)(0xA0 + i);
     len = proto_put_block_reply(payload, &rin);
+    /* Version 2's layout: the nonce follows backing_flags, as it is. */
+    ck_assert_uint_eq(len, 56);
+    ck_assert_int_eq(memcmp(payload + 40, rin.rendezvous, PROTO_RENDEZVOUS_SIZE), 0);
     for (uint16_t type = PROTO_ALLOC; type <= PROTO_ATTACH; type += 2) {
         decode_ok(make_frame(type, 1, len), 1, type, len);
         ck_assert_int_eq(proto_get_block_reply(frame + PROTO_HEADER_SIZE, &rout), 0);
@@ -220,7 +225,9 @@ START_TEST(versions_outside_the_range_are_refused_except_in_hello)
 {
     proto_header h;
     size_t n = make_frame(PROTO_RELEASE, 0, 8);
-    static const uint64_t bad_versions[] = { 0, PROTO_VERSION + 1, 0xFFFF };
+    /* Version 1 had a 40-byte block reply; it is no longer spoken. */
+    static const uint64_t bad_versions[] = { 0, PROTO_MIN_VERSION - 1, PROTO_VERSION + 1,
+                                             0xFFFF };
     for (size_t i = 0; i < sizeof bad_versions / sizeof bad_versions[0]; i++) {
         patch(0, 2, bad_versions[i]);
         ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), MEMPOOL_EVERSION);
@@ -303,16 +310,42 @@ START_TEST(payload_fields_are_checked)
     proto_block_reply br;
     proto_block_reply good = { .block_id = 1, .size = 4096, .prot = MEMPOOL_READ,
                                .backing_flags = PROTO_BACKING_ATTACHED };
-    proto_block_reply bad[] = { good, good, good, good };
+    proto_block_reply bad[] = { good, good, good, good, good };
     bad[0].size = 0;
     bad[1].prot = MEMPOOL_WRITE;
     bad[2].prot = 8 | MEMPOOL_READ;
     bad[3].backing_flags = 4;
+    /* A nonce names a backing that comes with the reply, never nothing. */
+    bad[4].backing_flags = PROTO_BACKING_SHARED;
+    bad[4].rendezvous[PROTO_RENDEZVOUS_SIZE - 1] = 1;
     proto_put_block_reply(payload, &good);
     ck_assert_int_eq(proto_get_block_reply(payload, &br), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         proto_put_block_reply(payload, &bad[i]);
         ck_assert_int_eq(proto_get_block_reply(payload, &br), MEMPOOL_EPROTO);
+    }
+}
+END_TEST
+
+/* A stream reader takes the header, then the length it declares; a
+ * hostile length must not make it wait for (or read into) more than one
+ * frame's worth. */
+START_TEST(frame_size_is_the_declared_length_up_to_the_largest_frame)
+{
+    size_t n = make_frame(PROTO_POOL_INFO, 1, proto_put_info(payload, &(mempool_info){ 0 }));
+    ck_assert_uint_eq(proto_frame_size(frame), n);
+    n = proto_error_reply(frame, PROTO_ALLOC, 3, MEMPOOL_ENOMEM);
+    ck_assert_uint_eq(proto_frame_size(frame), PROTO_HEADER_SIZE);
+    patch(20, 4, PROTO_MAX_FRAME - PROTO_HEADER_SIZE);
+    ck_assert_uint_eq(proto_frame_size(frame), PROTO_MAX_FRAME);
+    static const uint64_t hostile[] = { PROTO_MAX_FRAME - PROTO_HEADER_SIZE + 1, 0x7FFFFFFFu,
+                                        0xFFFFFFFFu };
+    proto_header h;
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        patch(20, 4, hostile[i]);
+        ck_assert_uint_eq(proto_frame_size(frame), PROTO_HEADER_SIZE);
+        /* What the reader then hands on is refused as malformed. */
+        ck_assert_int_eq(proto_decode_header(frame, PROTO_HEADER_SIZE, 1, &h), MEMPOOL_EPROTO);
     }
 }
 END_TEST
@@ -466,6 +499,7 @@ int main(void)
     tcase_add_test(tc, versions_outside_the_range_are_refused_except_in_hello);
     tcase_add_test(tc, names_must_be_nul_padded_and_printable);
     tcase_add_test(tc, payload_fields_are_checked);
+    tcase_add_test(tc, frame_size_is_the_declared_length_up_to_the_largest_frame);
     tcase_add_test(tc, oversized_payloads_are_not_encoded);
     tcase_add_test(tc, random_frames_never_crash_and_decode_consistently);
     suite_add_tcase(s, tc);

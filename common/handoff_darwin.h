@@ -1,0 +1,66 @@
+/* The Mach messages of the handoff rendezvous, shared by the client
+ * (common/handoff_darwin.c) and the daemon (daemon/handoff_service_darwin.c).
+ * Darwin only: included by *_darwin.c files alone.
+ *
+ * The exchange is Chromium's MachPortRendezvous (base/apple/
+ * mach_port_rendezvous.cc): the client sends a request carrying a
+ * send-once reply right (MACH_MSG_TYPE_MAKE_SEND_ONCE) and waits on it; the
+ * daemon answers with one port descriptor through that right, or destroys
+ * the request, which turns the reply right into a send-once notification
+ * (MACH_NOTIFY_SEND_ONCE) the client reads as a refusal. Here the request
+ * also carries the nonce the block reply gave the client. */
+#ifndef MEMPOOL_HANDOFF_DARWIN_H
+#define MEMPOOL_HANDOFF_DARWIN_H
+
+#include <errno.h>
+#include <mach/mach.h>
+
+#include "handoff.h"
+
+/* Message ids, as Chromium's 'mrzv'/'MRZV': four letters that show in a
+ * trace. */
+#define HANDOFF_MSG_REQUEST 0x6d706e63 /* 'mpnc': client -> daemon, a nonce */
+#define HANDOFF_MSG_REPLY 0x4d504e43   /* 'MPNC': daemon -> client, the entry */
+#define HANDOFF_MSG_WAKE 0x6d707374    /* 'mpst': the daemon to itself, stop */
+
+typedef struct handoff_request_msg {
+    mach_msg_header_t header;
+    unsigned char nonce[HANDOFF_NONCE_SIZE];
+} handoff_request_msg;
+
+typedef struct handoff_reply_msg {
+    mach_msg_header_t header;
+    mach_msg_body_t body;
+    mach_msg_port_descriptor_t entry; /* a send right to the memory entry */
+} handoff_reply_msg;
+
+/* How long a client waits for the daemon's answer, and how long an offer
+ * waits for its client: a client asks right after reading the reply, so
+ * both are generous. */
+#define HANDOFF_TIMEOUT_MS 5000
+
+/* The errno closest to a Mach VM or IPC result. */
+static inline int handoff_kr_errno(kern_return_t kr)
+{
+    switch (kr) {
+    case KERN_SUCCESS:
+        return 0;
+    case KERN_INVALID_ADDRESS:
+        return -EFAULT;
+    case KERN_PROTECTION_FAILURE:
+    case KERN_INVALID_RIGHT:
+        return -EACCES;
+    case KERN_NO_SPACE:
+    case KERN_RESOURCE_SHORTAGE:
+        return -ENOMEM;
+    case KERN_INVALID_ARGUMENT:
+    case KERN_INVALID_VALUE:
+        return -EINVAL;
+    case KERN_INVALID_NAME:
+        return -EBADF;
+    default:
+        return -EIO;
+    }
+}
+
+#endif
