@@ -2,8 +2,9 @@
 BUILD ?= build
 BUILD_SANITIZE ?= build-sanitize
 JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
 
-.PHONY: deps build run test test-sanitize bench cross-darwin clean
+.PHONY: deps build run test test-sanitize bench cross-darwin install clean
 
 deps:
 	sh scripts/install-deps.sh
@@ -27,6 +28,14 @@ test-sanitize: deps
 # Benchmarks print their figures; they are not tests.
 bench: build
 	$(BUILD)/bench_alloc
+
+# Installs under PREFIX (default /usr/local), into DESTDIR if set. The
+# prefix is given to CMake when configuring, since the daemon's default
+# policy path and the systemd unit's ExecStart= are the installed paths.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 cross-darwin:
 	sh tests/darwin/cross-build.sh

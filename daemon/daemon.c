@@ -78,6 +78,7 @@ static int reload_policy(daemon_state *d, char *msg, size_t len)
         return -EBUSY;
     }
     pool_set_apply(d->pools, next);
+    scavenger_policy_changed(d);
     log_set_level((log_level)next->log_level);
     policy_free(d->pol);
     d->pol = next;

@@ -182,10 +182,25 @@ static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
     }
     bool dirty = flags & MEMPOOL_ALLOC_DIRTY;
     if (!dirty)
-        memset(b->addr, 0, ready);
+        pool_clear(p, b->addr, ready, &b->backing);
     if (!dirty && prepared > 0 && mem_need_zero_after_unused())
         memset(b->addr + ready, 0, prepared);
     return b;
+}
+
+/* Where released memory reads as zeros (a punched hole on Linux), giving
+ * the pages back and taking them again clears them in one call whose cost
+ * follows what is resident, where memset would first fault in every page
+ * a client never touched (and grow the daemon's RSS by them). Elsewhere
+ * (Darwin's MADV_FREE_REUSABLE keeps contents) memset clears them. */
+void pool_clear(pool *p, char *v, uint64_t n, const mem_backing *bk)
+{
+    if (n == 0)
+        return;
+    if (!mem_need_zero_after_unused() && mem_unused(p->region, v, n, bk) == 0 &&
+        mem_used(p->region, v, n, n) == 0)
+        return;
+    memset(v, 0, n);
 }
 
 /* ---- pool isolation: pages of the shared backing ------------------------- */

@@ -83,6 +83,9 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
 void pool_block_retire(block *b, uint64_t now);
 /* Drops every handle naming the block. */
 void pool_block_forget_handles(block *b);
+/* Makes Ready memory [v, v+n) of backing `bk` read as zeros for a new
+ * owner (see pool.c for how). */
+void pool_clear(pool *p, char *v, uint64_t n, const mem_backing *bk);
 /* Gives a block's memory back to the OS and its pages back to the pool's
  * free runs (stamped when it was freed), and frees the struct. */
 void pool_block_unmap(pool *p, block *b);

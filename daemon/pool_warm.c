@@ -271,8 +271,11 @@ static void take_overlap(pool *p, uint64_t lo, uint64_t hi, void *arg)
                   (unsigned long long)lo, (unsigned long long)(hi - lo), strerror(-rc));
         return;
     }
-    if (w->clear)
-        memset(p->base + lo * p->page, 0, (hi - lo) * p->page);
+    if (w->clear) {
+        char *v = p->base + lo * p->page;
+        mem_backing bk = pool_shared_backing_at(p, v);
+        pool_clear(p, v, (hi - lo) * p->page, &bk);
+    }
     w->pages += hi - lo;
 }
 

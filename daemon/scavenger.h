@@ -41,7 +41,8 @@ typedef void scavenger_done_fn(uint64_t released, void *arg);
  * up to `bytes` in total. `done` (may be NULL) is called on the loop
  * thread, never before scavenger_force returns, exactly once: when the
  * work is done, or at scavenger_stop with what was released until then.
- * 0, or -ENOMEM (then done is never called). */
+ * 0; -EINVAL for a pool of another set or after stop, -ENOMEM (then done is
+ * never called). */
 int scavenger_force(daemon_state *d, pool *p, uint64_t bytes,
                     scavenger_done_fn *done, void *arg);
 /* Forgets every pending request made with `arg` (an admin session that

@@ -5,6 +5,10 @@
 set -eu
 
 debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjansson-dev python3"
+# The install tests: man pages rendered by man-db and groff, libmempool's
+# exports read with nm and readelf. systemd is not installed for them:
+# they verify the units with systemd-analyze where it is already there.
+debian_packages="$debian_packages man-db groff-base binutils"
 brew_packages="cmake pkg-config libuv libyaml check jansson"
 
 missing_debian() {

@@ -1,0 +1,40 @@
+# Tests of what `cmake --install` delivers, included from the tests section
+# of CMakeLists.txt.
+
+# Every man page renders without a warning (skipped without man-db, groff or
+# mandoc).
+set(MEMPOOL_MAN_PAGES)
+foreach(page mempool.3 mempoold.yaml.5 mempoold.8 mempoolctl.8)
+  list(APPEND MEMPOOL_MAN_PAGES ${CMAKE_SOURCE_DIR}/man/${page})
+endforeach()
+add_test(NAME install.man COMMAND sh ${CMAKE_SOURCE_DIR}/tests/install/check_man.sh
+  ${MEMPOOL_MAN_PAGES})
+set_tests_properties(install.man PROPERTIES SKIP_RETURN_CODE 77)
+
+if(TARGET mempool)
+  # libmempool exports exactly the functions of mempool.h.
+  add_test(NAME install.exports COMMAND sh ${CMAKE_SOURCE_DIR}/tests/install/check_exports.sh
+    $<TARGET_FILE:mempool> ${CMAKE_SOURCE_DIR}/client/include/mempool.h ${CMAKE_C_COMPILER})
+endif()
+
+# The installed tree: every file in its place, the systemd units verified,
+# and a client built against it with pkg-config and with find_package.
+if(MEMPOOL_OS STREQUAL "linux" AND TARGET mempool AND TARGET mempoold)
+  cmake_path(ABSOLUTE_PATH MEMPOOL_SYSTEMD_UNIT_DIR BASE_DIRECTORY ${CMAKE_INSTALL_PREFIX}
+    OUTPUT_VARIABLE unit_dir)
+  cmake_path(ABSOLUTE_PATH MEMPOOL_SYSUSERS_DIR BASE_DIRECTORY ${CMAKE_INSTALL_PREFIX}
+    OUTPUT_VARIABLE sysusers_dir)
+  set(sanitize_flags "")
+  if(MEMPOOL_SANITIZE)
+    set(sanitize_flags "-fsanitize=address,undefined -fno-sanitize-recover=all")
+  endif()
+  add_test(NAME install.tree COMMAND ${CMAKE_COMMAND} -E env
+    BUILD_DIR=${CMAKE_BINARY_DIR} SOURCE_DIR=${CMAKE_SOURCE_DIR}
+    CMAKE=${CMAKE_COMMAND} CC=${CMAKE_C_COMPILER} "SANITIZE_FLAGS=${sanitize_flags}"
+    VERSION=${PROJECT_VERSION} SOVERSION=${PROJECT_VERSION_MAJOR}
+    PREFIX=${CMAKE_INSTALL_PREFIX} SBINDIR=${CMAKE_INSTALL_FULL_SBINDIR}
+    BINDIR=${CMAKE_INSTALL_FULL_BINDIR} LIBDIR=${CMAKE_INSTALL_FULL_LIBDIR}
+    INCLUDEDIR=${CMAKE_INSTALL_FULL_INCLUDEDIR} SYSCONFDIR=${CMAKE_INSTALL_FULL_SYSCONFDIR}
+    MANDIR=${CMAKE_INSTALL_FULL_MANDIR} UNITDIR=${unit_dir} SYSUSERSDIR=${sysusers_dir}
+    sh ${CMAKE_SOURCE_DIR}/tests/install/install_tree.sh)
+endif()
