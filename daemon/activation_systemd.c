@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SD_LISTEN_FDS_START 3
@@ -88,8 +89,16 @@ void activation_notify(activation_state state)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
-    const char *msg = state_messages[state];
+    char msg[64];
+    int len = snprintf(msg, sizeof msg, "%s", state_messages[state]);
+    /* systemd 253+ (Type=notify-reload) wants the time of the reload. */
+    if (state == ACTIVATION_RELOADING) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        len = snprintf(msg, sizeof msg, "%s\nMONOTONIC_USEC=%llu", state_messages[state],
+                       (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+    }
     /* Readiness is advisory: a manager that cannot hear us still runs us. */
-    (void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen);
+    (void)sendto(fd, msg, (size_t)len, MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen);
     close(fd);
 }

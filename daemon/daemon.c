@@ -254,8 +254,10 @@ static int serve(daemon_state *d)
     uv_signal_t sigs[3];
     watch_signals(d, sigs);
     activation_notify(ACTIVATION_READY);
-    log_info("mempoold %s serving %zu pool%s on %s", MEMPOOL_VERSION_STRING, d->pol->npools,
-             d->pol->npools == 1 ? "" : "s", d->pol->listen_socket);
+    log_info("mempoold %s serving %zu pool%s on %s%s", MEMPOOL_VERSION_STRING, d->pol->npools,
+             d->pol->npools == 1 ? "" : "s",
+             d->listen_path_owned ? d->pol->listen_socket : "the service manager's socket",
+             d->listen_path_owned ? "" : " (activated)");
     run_loop(d);
     release_modules(d, NMODULES);
     pool_set_free(d->pools);
