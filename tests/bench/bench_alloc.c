@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_daemon.h"
 #include "mempool.h"
 
 #define KiB 1024u
@@ -58,46 +59,7 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-/* ---- the daemon ---------------------------------------------------------- */
-
-static char dir[] = "/tmp/mempoold-bench-XXXXXX";
-static char sock_path[128], policy_path[128];
-static pid_t daemon_pid;
-
-static void start_daemon(void)
-{
-    if (mkdtemp(dir) == NULL)
-        die("mkdtemp", 0);
-    snprintf(sock_path, sizeof sock_path, "%s/mempoold.sock", dir);
-    snprintf(policy_path, sizeof policy_path, "%s/policy.yaml", dir);
-    FILE *f = fopen(policy_path, "w");
-    fprintf(f, "listen: { socket: %s }\nadmin: { socket: %s/admin.sock }\nlog: { level: warn }\n"
-               "scavenger: { idle: 1h, retain: 2GiB }\n"
-               "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n",
-            sock_path, dir);
-    fclose(f);
-    if ((daemon_pid = fork()) == 0) {
-        execl(MEMPOOLD_PATH, "mempoold", "-c", policy_path, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        mempool_client *c;
-        if (mempool_connect(sock_path, &c) == 0) {
-            mempool_disconnect(c);
-            return;
-        }
-        usleep(10000);
-    }
-    die("mempoold did not start", 0);
-}
-
-static void stop_daemon(void)
-{
-    kill(daemon_pid, SIGTERM);
-    waitpid(daemon_pid, NULL, 0);
-    unlink(policy_path);
-    rmdir(dir);
-}
+static bench_daemon mempoold;
 
 /* ---- the three contenders ----------------------------------------------- */
 
@@ -214,9 +176,10 @@ int main(int argc, char **argv)
     uint64_t *ns = calloc((size_t)n, sizeof *ns);
     result r[16];
     int nr = 0;
-    start_daemon();
+    bench_daemon_start(&mempoold, "scavenger: { idle: 1h, retain: 2GiB }\n"
+                                "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n");
     mempool_client *c;
-    int rc = mempool_connect(sock_path, &c);
+    int rc = mempool_connect(mempoold.socket, &c);
     if (rc != 0)
         die("mempool_connect", rc);
 
@@ -239,7 +202,7 @@ int main(int argc, char **argv)
         r[nr++] = summarize(names[s][3], ns, n);
     }
     mempool_disconnect(c);
-    stop_daemon();
+    bench_daemon_stop(&mempoold);
 
     printf("%-42s %12s %12s %14s\n", "operation (alloc+map+touch+release)", "median us", "p99 us",
            "x floor (med)");

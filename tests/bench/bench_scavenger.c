@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "bench_daemon.h"
 #include "mempool.h"
 #include "policy.h"
 #include "pool.h"
@@ -166,62 +167,21 @@ static void release_rates(void)
 
 /* ---- the daemon -------------------------------------------------------------- */
 
-static char dir[] = "/tmp/mempoold-bench-XXXXXX";
-static char sock_path[128], admin_path[128], policy_path[128];
-static pid_t daemon_pid;
+static bench_daemon mempoold;
 
-static void start_daemon(void)
-{
-    if (mkdtemp(dir) == NULL)
-        die("mkdtemp", 0);
-    snprintf(sock_path, sizeof sock_path, "%s/mempoold.sock", dir);
-    snprintf(admin_path, sizeof admin_path, "%s/admin.sock", dir);
-    snprintf(policy_path, sizeof policy_path, "%s/policy.yaml", dir);
-    FILE *f = fopen(policy_path, "w");
-    if (f == NULL)
-        die("policy", 0);
-    fprintf(f, "listen: { socket: %s }\nadmin: { socket: %s }\nlog: { level: warn }\n"
-               "scavenger: { interval: 10ms, idle: 0s, retain: 0B }\n"
-               "pools:\n"
-               "  - { name: small, reserve: 4GiB, limit: 1GiB, scavenger: { idle: 1h } }\n"
-               "  - { name: off, reserve: 8GiB, limit: 4GiB, scavenger: { idle: 1h, retain: 4GiB } }\n"
-               "  - { name: paced, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 1%% } }\n"
-               "  - { name: busy, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 100%% } }\n"
-               "  - { name: hoard, reserve: 8GiB, limit: 4GiB, scavenger: { idle: 1h, retain: 4GiB } }\n",
-            sock_path, admin_path);
-    fclose(f);
-    if ((daemon_pid = fork()) == 0) {
-        execl(MEMPOOLD_PATH, "mempoold", "-c", policy_path, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        mempool_client *c;
-        if (mempool_connect(sock_path, &c) == 0) {
-            mempool_disconnect(c);
-            return;
-        }
-        usleep(10000);
-    }
-    die("mempoold did not start", 0);
-}
-
-static void stop_daemon(void)
-{
-    kill(daemon_pid, SIGTERM);
-    waitpid(daemon_pid, NULL, 0);
-    char path[192];
-    const char *names[] = { "mempoold.sock", "admin.sock", "policy.yaml" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
+static const char policy_rest[] =
+    "scavenger: { interval: 10ms, idle: 0s, retain: 0B }\n"
+    "pools:\n"
+    "  - { name: small, reserve: 4GiB, limit: 1GiB, scavenger: { idle: 1h } }\n"
+    "  - { name: off, reserve: 8GiB, limit: 4GiB, scavenger: { idle: 1h, retain: 4GiB } }\n"
+    "  - { name: paced, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 1% } }\n"
+    "  - { name: busy, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 100% } }\n"
+    "  - { name: hoard, reserve: 8GiB, limit: 4GiB, scavenger: { idle: 1h, retain: 4GiB } }\n";
 
 static mempool_client *connect_daemon(void)
 {
     mempool_client *c;
-    int rc = mempool_connect(sock_path, &c);
+    int rc = mempool_connect(mempoold.socket, &c);
     if (rc != 0)
         die("connect", rc);
     return c;
@@ -308,9 +268,9 @@ static latency latency_with_churn(mempool_client *c, const char *pool, int n)
 static int admin_connect(void)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(admin_path) >= sizeof sa.sun_path)
+    if (strlen(mempoold.admin_socket) >= sizeof sa.sun_path)
         die("admin socket path too long", -1);
-    memcpy(sa.sun_path, admin_path, strlen(admin_path) + 1);
+    memcpy(sa.sun_path, mempoold.admin_socket, strlen(mempoold.admin_socket) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         die("admin socket", 0);
@@ -399,9 +359,9 @@ int main(int argc, char **argv)
         return 64;
     }
     release_rates();
-    start_daemon();
+    bench_daemon_start(&mempoold, policy_rest);
     latencies(2000);
     cpu_share(seconds);
-    stop_daemon();
+    bench_daemon_stop(&mempoold);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "page_cache.h"
 #include "policy.h"
 #include "pool.h"
 
@@ -312,23 +313,6 @@ START_TEST(pool_isolation_punches_the_shared_backing)
 END_TEST
 
 /* ---- warm tracking ------------------------------------------------------- */
-
-/* Bytes of a memfd mapping the memfd holds (mincore reports the page cache
- * of shared file mappings, page by page). */
-static uint64_t cached_bytes(void *addr, uint64_t len)
-{
-    size_t page = mem_page_size();
-    /* void *: mincore takes unsigned char * on Linux, char * on macOS. */
-    void *vec = malloc(len / page);
-    ck_assert_ptr_nonnull(vec);
-    ck_assert_int_eq(mincore(addr, len, vec), 0);
-    const unsigned char *in_core = vec;
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < len / page; i++)
-        bytes += (in_core[i] & 1) ? page : 0;
-    free(vec);
-    return bytes;
-}
 
 START_TEST(warm_oldest_is_the_oldest_free_memory)
 {

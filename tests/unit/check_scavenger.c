@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "mem.h"
+#include "page_cache.h"
 #include "policy.h"
 #include "pool.h"
 #include "pressure.h"
@@ -246,24 +247,6 @@ START_TEST(large_releases_are_cut_into_slices)
     ck_assert(w.saw_partial);
 }
 END_TEST
-
-/* Bytes of a memfd mapping whose pages the memfd holds (mincore reports
- * the page cache for shared file mappings, exact to the page, where smaps
- * only has one figure per mapping). */
-static uint64_t cached_bytes(void *addr, uint64_t len)
-{
-    size_t page = mem_page_size();
-    /* void *: mincore takes unsigned char * on Linux, char * on macOS. */
-    void *vec = malloc(len / page);
-    ck_assert_ptr_nonnull(vec);
-    ck_assert_int_eq(mincore(addr, len, vec), 0);
-    const unsigned char *in_core = vec;
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < len / page; i++)
-        bytes += (in_core[i] & 1) ? page : 0;
-    free(vec);
-    return bytes;
-}
 
 /* ---- forced work ---------------------------------------------------------------- */
 
