@@ -28,6 +28,7 @@ test-sanitize: deps
 # Benchmarks print their figures; they are not tests.
 bench: build
 	$(BUILD)/bench_alloc
+	$(BUILD)/bench_scavenger
 
 # Installs under PREFIX (default /usr/local), into DESTDIR if set. The
 # prefix is given to CMake when configuring, since the daemon's default
@@ -37,8 +38,18 @@ install: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
+# The policy parser under libFuzzer (needs clang), from the seed corpus,
+# for FUZZ_SECONDS; new inputs it finds stay in build-fuzz/corpus.
+FUZZ_SECONDS ?= 30
+fuzz:
+	sh scripts/install-deps.sh clang libclang-rt-dev
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMEMPOOL_TESTS=OFF -DMEMPOOL_BENCH=OFF
+	cmake --build build-fuzz --target fuzz_policy -j $(JOBS)
+	mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus tests/fuzz/corpus/policy
+
 cross-darwin:
 	sh tests/darwin/cross-build.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SANITIZE)
+	rm -rf $(BUILD) $(BUILD_SANITIZE) build-fuzz build-darwin
