@@ -123,7 +123,9 @@ int mem_os_nohuge(void *v, size_t n)
 
 /* Sealed against shrinking (a client's truncate would SIGBUS everyone
  * else) and growing; never F_SEAL_FUTURE_WRITE, which forbids punching
- * holes and so giving memory back. */
+ * holes and so giving memory back. F_SEAL_SEAL closes the set: a client
+ * holding a read-write descriptor could otherwise add F_SEAL_FUTURE_WRITE
+ * itself and make every later punch of the daemon fail. */
 int mem_os_backing_new(const char *name, size_t size, mem_backing *out)
 {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -133,7 +135,7 @@ int mem_os_backing_new(const char *name, size_t size, mem_backing *out)
      * /proc/<pid>/fd, so a read-only descriptor handed to a client of
      * another uid cannot be reopened read-write. */
     if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
         int err = -errno;
         close(fd);
         return err;

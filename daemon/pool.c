@@ -76,14 +76,20 @@ static block *block_struct(pool *p, uint64_t start, uint64_t npages)
     return b;
 }
 
-void pool_block_unmap(pool *p, block *b)
+/* A range whose memory could not be given back stays out of the arena:
+ * it is still mapped, and handing it out again would map over it. */
+bool pool_block_unmap(pool *p, block *b)
 {
     int rc = mem_fault(p->region, b->addr, b->size, &b->backing);
     if (rc != 0)
-        log_error("pool %s: mem_fault of a block failed: %s", p->cfg->name, strerror(-rc));
+        log_error("pool %s: mem_fault of a block failed (%s); its %llu bytes stay out of use",
+                  p->cfg->name, strerror(-rc), (unsigned long long)b->size);
+    else if (arena_free(p->arena, b->start, b->npages, b->freed_at) != 0)
+        log_error("pool %s: cannot return %llu bytes of address space to the arena",
+                  p->cfg->name, (unsigned long long)b->size);
     mem_backing_close(&b->backing);
-    arena_free(p->arena, b->start, b->npages, b->freed_at);
     free(b);
+    return rc == 0;
 }
 
 static int mem_to_mempool(int rc)
@@ -176,8 +182,8 @@ static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
         return NULL;
     warm_block_detach(p, b);
     if (prepared > 0 && warm_block_refill(p, b, prepared) != 0) {
-        p->released += ready;
-        pool_block_unmap(p, b);
+        if (pool_block_unmap(p, b))
+            p->released += ready;
         return NULL;
     }
     bool dirty = flags & MEMPOOL_ALLOC_DIRTY;

@@ -15,7 +15,6 @@
 typedef struct hold {
     block *blk;
     unsigned prot;
-    bool allocated; /* the allocation's hold: it counts toward the quota */
     struct hold *next_same; /* other holds of the same block by this client */
 } hold;
 
@@ -27,7 +26,7 @@ struct pool_client {
     uint32_t max_blocks;
     uint64_t nholds, bytes;
     idtable holds; /* block id -> hold chain */
-    uint64_t *use; /* per pool: bytes allocated and held (quota) */
+    uint64_t *use; /* per pool: bytes of every hold (what the quota counts) */
 };
 
 pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
@@ -53,8 +52,7 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
 static void hold_drop(pool_client *c, hold *h, uint64_t now)
 {
     block *b = h->blk;
-    if (h->allocated)
-        c->use[b->pool->index] -= b->size;
+    c->use[b->pool->index] -= b->size;
     c->nholds--;
     c->bytes -= b->size;
     b->pool->holders--;
@@ -88,12 +86,15 @@ uint64_t pool_client_use(const pool_client *c, const pool *p)
     return c->use[p->index];
 }
 
-static int hold_add(pool_client *c, block *b, unsigned prot, bool allocated)
+/* Every hold counts toward the client's quota, an attach as much as an
+ * allocation: otherwise two connections could pass a block back and forth
+ * (allocate, share, attach, release) and hold any amount uncounted. */
+static int hold_add(pool_client *c, block *b, unsigned prot)
 {
     hold *h = calloc(1, sizeof *h);
     if (h == NULL)
         return MEMPOOL_ENOMEM;
-    *h = (hold){ .blk = b, .prot = prot, .allocated = allocated };
+    *h = (hold){ .blk = b, .prot = prot };
     h->next_same = idtable_remove(&c->holds, b->id);
     if (idtable_put(&c->holds, b->id, h) != 0) {
         if (h->next_same != NULL)
@@ -101,8 +102,7 @@ static int hold_add(pool_client *c, block *b, unsigned prot, bool allocated)
         free(h);
         return MEMPOOL_ENOMEM;
     }
-    if (allocated)
-        c->use[b->pool->index] += b->size;
+    c->use[b->pool->index] += b->size;
     c->nholds++;
     c->bytes += b->size;
     b->holders++;
@@ -169,7 +169,7 @@ int pool_alloc(pool_client *c, const char *name, uint64_t size, unsigned flags,
     block *b;
     if (rc != 0 || (rc = pool_block_new(p, size, c->uid, flags, &b)) != 0)
         return rc;
-    if ((rc = hold_add(c, b, MEMPOOL_READ | MEMPOOL_WRITE, true)) != 0) {
+    if ((rc = hold_add(c, b, MEMPOOL_READ | MEMPOOL_WRITE)) != 0) {
         pool_block_retire(b, now);
         return rc;
     }
@@ -252,12 +252,14 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
         return MEMPOOL_EACCES;
     if (c->nholds >= c->max_blocks)
         return MEMPOOL_ELIMIT;
+    if (c->use[b->pool->index] + b->size > b->pool->cfg->quota)
+        return MEMPOOL_EDQUOT;
     unsigned prot = e->prot;
     /* A read-only user of the pool gets a read-only mapping, whatever the
      * handle allows. */
     if (policy_pool_read_only(b->pool->cfg, c->uid))
         prot = MEMPOOL_READ;
-    int rc = hold_add(c, b, prot, false);
+    int rc = hold_add(c, b, prot);
     if (rc != 0)
         return rc;
     if (b->exposed_uid != c->uid)

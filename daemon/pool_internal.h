@@ -87,8 +87,9 @@ void pool_block_forget_handles(block *b);
  * owner (see pool.c for how). */
 void pool_clear(pool *p, char *v, uint64_t n, const mem_backing *bk);
 /* Gives a block's memory back to the OS and its pages back to the pool's
- * free runs (stamped when it was freed), and frees the struct. */
-void pool_block_unmap(pool *p, block *b);
+ * free runs (stamped when it was freed), and frees the struct; false when
+ * the memory could not be given back (its range then stays out of use). */
+bool pool_block_unmap(pool *p, block *b);
 
 /* pool_warm.c: warm memory, free and still Ready, kept for reuse. Its pages
  * are the runs of p->warm_set, an unmerged arena: each run is what one

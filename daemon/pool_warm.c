@@ -135,8 +135,8 @@ void warm_block_push(pool *p, block *b, uint64_t now)
     if (!warm_block_track(p, b, now)) {
         /* Out of memory for the warm set: give the block back rather than
          * keep memory the scavenger could not find. */
-        p->released += b->size;
-        pool_block_unmap(p, b);
+        if (pool_block_unmap(p, b))
+            p->released += b->size;
         return;
     }
     warm_list_link(p, b);
@@ -170,8 +170,9 @@ uint64_t warm_block_drop(pool *p, block *b)
 {
     uint64_t ready = b->ready_pages * p->page;
     warm_block_detach(p, b);
+    if (!pool_block_unmap(p, b))
+        return 0;
     p->released += ready;
-    pool_block_unmap(p, b);
     return ready;
 }
 

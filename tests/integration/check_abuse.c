@@ -2,6 +2,7 @@
  * reply or a closed session, never a crash, and a client connected at the
  * same time keeps working. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "harness.h"
 #include "proto.h"
 
@@ -233,6 +235,28 @@ START_TEST(descriptors_sent_to_the_daemon_are_refused)
 }
 END_TEST
 
+/* A client holding a block's memfd read-write cannot seal it so that the
+ * daemon can no longer punch it (which would stop memory ever going back
+ * to the OS): the daemon sealed the seals. */
+START_TEST(a_client_cannot_add_seals_to_its_memfd)
+{
+    int fd = raw_connect();
+    hello(fd);
+    unsigned char frame[PROTO_MAX_FRAME];
+    send_raw(fd, frame, alloc_frame(frame, "default", 4096));
+    handoff_object obj;
+    ssize_t n = handoff_recv(fd, frame, sizeof frame, &obj);
+    ck_assert_int_gt(n, PROTO_HEADER_SIZE);
+    ck_assert_int_ge(obj.fd, 0);
+    ck_assert_int_eq(fcntl(obj.fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(fcntl(obj.fd, F_GET_SEALS) & F_SEAL_SEAL, F_SEAL_SEAL);
+    handoff_object_close(&obj);
+    close(fd);
+    bystander_works();
+}
+END_TEST
+
 START_TEST(random_garbage_never_crashes_the_daemon)
 {
     unsigned char junk[300];
@@ -264,6 +288,7 @@ int main(void)
     tcase_add_test(tc, oversized_and_hostile_frames);
     tcase_add_test(tc, unknown_pool_handle_and_block_keep_the_session);
     tcase_add_test(tc, descriptors_sent_to_the_daemon_are_refused);
+    tcase_add_test(tc, a_client_cannot_add_seals_to_its_memfd);
     tcase_add_test(tc, random_garbage_never_crashes_the_daemon);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -509,6 +509,10 @@ START_TEST(backing_is_sealed_memfd)
     ck_assert_int_eq(seals & (F_SEAL_SHRINK | F_SEAL_GROW),
                      F_SEAL_SHRINK | F_SEAL_GROW);
     ck_assert_int_eq(seals & F_SEAL_FUTURE_WRITE, 0);
+    /* Nobody holding a descriptor can add a seal that stops punching. */
+    ck_assert_int_eq(seals & F_SEAL_SEAL, F_SEAL_SEAL);
+    ck_assert_int_eq(fcntl(b.fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), -1);
+    ck_assert_int_eq(errno, EPERM);
     struct stat st;
     ck_assert_int_eq(fstat(b.fd, &st), 0);
     ck_assert_int_eq(st.st_size, (off_t)(4 * page));
