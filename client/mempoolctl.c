@@ -66,19 +66,13 @@ static void on_interrupt(int sig)
 
 /* ---- the socket ---------------------------------------------------------- */
 
-static bool is_socket(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 /* The rule of the client library's socket, for the admin socket. */
 static const char *default_socket(char *buf, size_t len)
 {
     const char *env = getenv("MEMPOOL_ADMIN_SOCKET");
     if (env != NULL && env[0] != '\0')
         return env;
-    if (mempool_default_path(MEMPOOL_ADMIN_SOCKET_FILE, buf, len) != NULL && is_socket(buf))
+    if (mempool_user_socket(MEMPOOL_ADMIN_SOCKET_FILE, buf, len) != NULL)
         return buf;
     return SYSTEM_ADMIN_SOCKET;
 }

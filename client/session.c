@@ -14,12 +14,6 @@
 #define SYSTEM_SOCKET "/var/run/" MEMPOOL_SOCKET_FILE
 #define DEFAULT_CLIENT_NAME "libmempool"
 
-static int is_socket(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 int session_resolve_path(const char *arg, char *buf, size_t len)
 {
     const char *env = getenv("MEMPOOL_SOCKET");
@@ -27,11 +21,8 @@ int session_resolve_path(const char *arg, char *buf, size_t len)
     const char *path = arg;
     if (path == NULL && env != NULL && env[0] != '\0')
         path = env;
-    if (path == NULL &&
-        mempool_default_path(MEMPOOL_SOCKET_FILE, user_default,
-                             sizeof user_default) != NULL &&
-        is_socket(user_default))
-        path = user_default;
+    if (path == NULL)
+        path = mempool_user_socket(MEMPOOL_SOCKET_FILE, user_default, sizeof user_default);
     if (path == NULL)
         path = SYSTEM_SOCKET;
     size_t n = strlen(path);

@@ -1,7 +1,10 @@
 #include "paths.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *mempool_default_dir(char *buf, size_t len)
@@ -24,4 +27,28 @@ char *mempool_default_path(const char *file, char *buf, size_t len)
         return NULL;
     int n = snprintf(buf, len, "%s/%s", dir, file);
     return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
+int mempool_dir_check(const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return -EPERM;
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+        return -EPERM;
+    return 0;
+}
+
+char *mempool_user_socket(const char *file, char *buf, size_t len)
+{
+    char dir[512];
+    struct stat st;
+    if (mempool_default_dir(dir, sizeof dir) == NULL || mempool_dir_check(dir) != 0 ||
+        mempool_default_path(file, buf, len) == NULL)
+        return NULL;
+    return stat(buf, &st) == 0 && S_ISSOCK(st.st_mode) ? buf : NULL;
 }

@@ -16,10 +16,10 @@ typedef enum activation_state {
     ACTIVATION_STOPPING   /* STOPPING=1 */
 } activation_state;
 
-/* A listening socket the service manager handed over under `name`
- * (matched by name, never by order), made non-blocking and close-on-exec;
- * -ENOENT when it handed over none by that name (bind the policy's path
- * then), or another -errno. */
+/* The descriptor of the socket the service manager handed over under
+ * `name` (matched by name, never by order), as it came: listen_adopt
+ * checks it. -ENOENT when it handed over none by that name (bind the
+ * policy's path then), or another -errno. */
 int activation_socket(const char *name);
 /* Tells the service manager how the daemon is; nothing where it does not
  * listen. */

@@ -9,7 +9,6 @@
 #include "activation.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <launch.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -50,15 +49,7 @@ int activation_socket(const char *name)
         return err == ESRCH || err == ENOENT ? -ENOENT : -err;
     int fd = keep_first_listening(fds, count);
     free(fds);
-    if (fd < 0)
-        return -ENOTSOCK;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-        err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
+    return fd < 0 ? -ENOTSOCK : fd;
 }
 
 void activation_notify(activation_state state) { (void)state; }

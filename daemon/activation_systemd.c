@@ -49,13 +49,7 @@ static int name_index(const char *name, int n)
 int activation_socket(const char *name)
 {
     int i = name_index(name, listen_fds());
-    if (i < 0)
-        return -ENOENT;
-    int fd = SD_LISTEN_FDS_START + i;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
-        return -errno;
-    return fd;
+    return i < 0 ? -ENOENT : SD_LISTEN_FDS_START + i;
 }
 
 static const char *const state_messages[] = {

@@ -351,10 +351,8 @@ static int serve_on(admin *a, int fd)
  * policy's path; a fd or -errno (logged). */
 static int open_listener(admin *a)
 {
-    int fd = activation_socket(ACTIVATION_ADMIN_SOCKET);
-    a->path_owned = fd == -ENOENT;
-    if (a->path_owned)
-        fd = listen_unix(a->path, SOCK_STREAM, a->d->pol->admin_mode);
+    int fd = listen_open(ACTIVATION_ADMIN_SOCKET, a->path, SOCK_STREAM, a->d->pol->admin_mode,
+                         &a->path_owned);
     if (fd < 0)
         log_error("cannot listen on the admin socket %s: %s",
                   a->path_owned ? a->path : "from the service manager",

@@ -16,6 +16,7 @@
 #include "handoff_service.h"
 #include "listen.h"
 #include "log.h"
+#include "mem.h"
 #include "scavenger.h"
 #include "server.h"
 
@@ -142,17 +143,17 @@ typedef struct daemon_module {
 /* The client socket: the service manager's, else the policy's path. */
 static int clients_start(daemon_state *d)
 {
-    int fd = activation_socket(ACTIVATION_CLIENT_SOCKET);
-    d->listen_path_owned = fd == -ENOENT;
-    if (fd == -ENOENT)
-        fd = listen_unix(d->pol->listen_socket, handoff_socket_type(), d->pol->listen_mode);
+    int fd = listen_open(ACTIVATION_CLIENT_SOCKET, d->pol->listen_socket, handoff_socket_type(),
+                         d->pol->listen_mode, &d->listen_path_owned);
     if (fd < 0) {
-        log_error("cannot listen on %s: %s", d->pol->listen_socket,
+        log_error("cannot listen on the client socket %s: %s",
+                  d->listen_path_owned ? d->pol->listen_socket : "from the service manager",
                   fd == -EADDRINUSE ? "another mempoold answers there" : strerror(-fd));
         return fd;
     }
     int rc = server_start(d, fd, &d->srv);
     if (rc != 0) {
+        log_error("cannot serve the client socket: %s", uv_strerror(rc));
         close(fd);
         if (d->listen_path_owned)
             unlink(d->pol->listen_socket);
@@ -236,6 +237,25 @@ void daemon_shutdown(daemon_state *d)
     uv_stop(d->loop);
 }
 
+/* How many block backings (each a descriptor and a mapping) the pools may
+ * hold open: what the process may open, less a descriptor per client and
+ * a margin for the rest; and at most half the kernel's mappings, since a
+ * block can split its pool's reservation in two. 0: no limit. */
+static uint64_t backing_budget(const policy *pol)
+{
+    struct rlimit rl;
+    uint64_t budget = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t others = (uint64_t)pol->max_clients + 256;
+        budget = rl.rlim_cur > others + 64 ? rl.rlim_cur - others : 64;
+    }
+    int64_t maps = mem_os_mapping_limit();
+    uint64_t by_maps = maps > 4096 ? (uint64_t)maps / 2 - 1024 : 1024;
+    if (maps > 0 && (budget == 0 || by_maps < budget))
+        budget = by_maps;
+    return budget;
+}
+
 static int serve(daemon_state *d)
 {
     char err[512];
@@ -243,6 +263,9 @@ static int serve(daemon_state *d)
         log_error("%s", err);
         return 1;
     }
+    uint64_t budget = backing_budget(d->pol);
+    pool_set_limit_backings(d->pools, budget);
+    log_info("block backings: at most %llu open at once", (unsigned long long)budget);
     size_t started = start_modules(d);
     if (started < NMODULES) {
         stop_modules(d, started);

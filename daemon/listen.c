@@ -1,5 +1,9 @@
 #include "listen.h"
 
+#include "activation.h"
+#include "log.h"
+#include "paths.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -36,6 +40,9 @@ static int remove_stale(const char *path, int type, const struct sockaddr_un *sa
     return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
+/* The socket's folder: made (0700) when missing; when it is there, it must
+ * be one nobody else controls (mempool_dir_check), or another user could
+ * swap the socket for their own. */
 static int make_parent(const char *path)
 {
     char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
@@ -44,9 +51,14 @@ static int make_parent(const char *path)
     if (slash == NULL || slash == dir)
         return 0;
     *slash = '\0';
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-        return 0;
-    return -errno;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    int rc = mempool_dir_check(dir);
+    if (rc != 0)
+        log_error("%s is not a folder to trust with a socket (%s): it must be owned by "
+                  "this user or root and writable by nobody else unless sticky",
+                  dir, strerror(-rc));
+    return rc;
 }
 
 static int set_flags(int fd)
@@ -82,4 +94,46 @@ int listen_unix(const char *path, int type, uint32_t mode)
         return rc;
     }
     return fd;
+}
+
+static int socket_int_option(int fd, int option, int *value)
+{
+    socklen_t len = sizeof *value;
+    return getsockopt(fd, SOL_SOCKET, option, value, &len) == 0 ? 0 : -errno;
+}
+
+static int check_listening(int fd, int type)
+{
+    struct sockaddr_un sa;
+    socklen_t len = sizeof sa;
+    int got_type = 0, accepting = 0;
+    int rc = getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ? -errno : 0;
+    if (rc == 0 && sa.sun_family != AF_UNIX)
+        rc = -EPROTOTYPE;
+    if (rc == 0 && (rc = socket_int_option(fd, SO_TYPE, &got_type)) == 0 && got_type != type)
+        rc = -EPROTOTYPE;
+    if (rc == 0 && (rc = socket_int_option(fd, SO_ACCEPTCONN, &accepting)) == 0 && !accepting)
+        rc = -EINVAL;
+    return rc;
+}
+
+int listen_adopt(int fd, int type)
+{
+    int rc = check_listening(fd, type);
+    if (rc == 0)
+        rc = set_flags(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int listen_open(const char *name, const char *path, int type, uint32_t mode, bool *bound)
+{
+    int fd = activation_socket(name);
+    *bound = fd == -ENOENT;
+    if (*bound)
+        return listen_unix(path, type, mode);
+    return fd < 0 ? fd : listen_adopt(fd, type);
 }

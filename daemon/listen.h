@@ -3,6 +3,7 @@
 #ifndef MEMPOOL_LISTEN_H
 #define MEMPOOL_LISTEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Binds and listens on `path` with `mode` (chmod after bind: the umask
@@ -12,5 +13,15 @@
  * per-user default folder). Returns a non-blocking, close-on-exec fd or
  * -errno. */
 int listen_unix(const char *path, int type, uint32_t mode);
+
+/* A listening socket handed over by a service manager: checked to be a
+ * listening Unix socket of `type` (-ENOTSOCK, -EPROTOTYPE, -EINVAL: it is
+ * closed then) and made non-blocking and close-on-exec. */
+int listen_adopt(int fd, int type);
+
+/* The service manager's socket called `name` (daemon/activation.h), else
+ * one bound at `path`; *bound says which (only a bound path is ours to
+ * unlink). A fd or -errno. */
+int listen_open(const char *name, const char *path, int type, uint32_t mode, bool *bound);
 
 #endif

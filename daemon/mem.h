@@ -116,6 +116,9 @@ int64_t mem_os_range_resident(const void *v, size_t n);
 int64_t mem_os_footprint(void);
 /* The name of the footprint figure ("rss" or "phys_footprint"). */
 const char *mem_os_footprint_name(void);
+/* The kernel's limit on mappings in one process (Linux: vm.max_map_count),
+ * 0 where it sets none. */
+int64_t mem_os_mapping_limit(void);
 
 /* What reusing released memory costs (mem_used on Prepared pages), per
  * mille of what releasing it cost: Go's scavengeCostRatio, 700 on Darwin

@@ -175,6 +175,9 @@ int64_t mem_os_footprint(void)
 
 const char *mem_os_footprint_name(void) { return "phys_footprint"; }
 
+/* xnu's vm_map has no fixed per-process limit on map entries. */
+int64_t mem_os_mapping_limit(void) { return 0; }
+
 /* scavengeCostRatio in mgcscavenge.go: 0.7 on Darwin and iOS, where
  * sysUsed is a madvise(MADV_FREE_REUSE) for every reused range. */
 uint32_t mem_os_reuse_cost_permille(void) { return 700; }

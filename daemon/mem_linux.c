@@ -206,6 +206,20 @@ int64_t mem_os_footprint(void)
 
 const char *mem_os_footprint_name(void) { return "rss"; }
 
+/* Past vm.max_map_count, mmap fails with ENOMEM however much memory is
+ * free: the daemon keeps its block mappings under it. */
+int64_t mem_os_mapping_limit(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    long long limit = 0;
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%lld", &limit) != 1 || limit < 0)
+        limit = 0;
+    fclose(f);
+    return limit;
+}
+
 /* sysUsedOS is empty here: reusing released memory costs only the page
  * faults, which the allocation would pay on fresh memory too. */
 uint32_t mem_os_reuse_cost_permille(void) { return 0; }

@@ -87,9 +87,36 @@ bool pool_block_unmap(pool *p, block *b)
     else if (arena_free(p->arena, b->start, b->npages, b->freed_at) != 0)
         log_error("pool %s: cannot return %llu bytes of address space to the arena",
                   p->cfg->name, (unsigned long long)b->size);
-    mem_backing_close(&b->backing);
+    pool_block_close_backing(p, b);
     free(b);
     return rc == 0;
+}
+
+void pool_block_close_backing(pool *p, block *b)
+{
+    if (b->backing.fd >= 0 && b->backing.fd != p->shared.fd)
+        p->set->backings--;
+    mem_backing_close(&b->backing);
+}
+
+/* Every block of a block-isolation pool holds a descriptor (its memfd) and
+ * a mapping in the daemon, live or warm; the set allows max_backings of
+ * them (from RLIMIT_NOFILE and the kernel's map count, see daemon.c). Past
+ * that, warm blocks are given back first, any pool's, oldest first; then
+ * the allocation is refused rather than the daemon running out of
+ * descriptors for everyone. */
+static bool backing_room(pool_set *s)
+{
+    for (size_t i = 0; s->max_backings != 0 && s->backings >= s->max_backings && i < s->npools;
+         i++)
+        while (s->backings >= s->max_backings && s->pools[i].warm_head != NULL)
+            warm_block_drop(&s->pools[i], s->pools[i].warm_head);
+    return s->max_backings == 0 || s->backings < s->max_backings;
+}
+
+void pool_set_limit_backings(pool_set *s, uint64_t max)
+{
+    s->max_backings = max;
 }
 
 static int mem_to_mempool(int rc)
@@ -124,18 +151,24 @@ static int block_map_own(pool *p, block *b)
     int rc = mem_backing_new(name, b->size, &b->backing);
     if (rc != 0)
         return rc;
+    p->set->backings++;
     if ((rc = mem_map(p->region, b->addr, b->size, &b->backing)) == 0 &&
         (rc = mem_used(p->region, b->addr, b->size, b->size)) == 0)
         return 0;
     if (mem_region_state(p->region, b->addr) != MEM_RESERVED)
         mem_fault(p->region, b->addr, b->size, &b->backing);
-    mem_backing_close(&b->backing);
+    pool_block_close_backing(p, b);
     return rc;
 }
 
 static int own_block_new(pool *p, uint64_t npages, block **out)
 {
     uint64_t start, need, bytes = npages * p->page;
+    if (!backing_room(p->set)) {
+        log_warn("pool %s: %llu block backings open, the most the daemon allows",
+                 p->cfg->name, (unsigned long long)p->set->backings);
+        return MEMPOOL_ELIMIT;
+    }
     if (limit_need(p, bytes, 0, &need) != 0 || take_pages(p, npages, &start) != 0)
         return MEMPOOL_ENOMEM;
     /* take_pages may have given warm blocks back: ask again. */

@@ -66,6 +66,9 @@ void pool_set_free(pool_set *s);
  * nothing needs a restart; pools are matched by name. `p` must outlive
  * the set or the next apply. */
 void pool_set_apply(pool_set *s, const policy *p);
+/* The most block backings (memfds, each also a mapping) the set keeps
+ * open at once, live or warm; 0: no limit. */
+void pool_set_limit_backings(pool_set *s, uint64_t max);
 size_t pool_set_count(const pool_set *s);
 pool *pool_set_at(const pool_set *s, size_t i);
 pool *pool_set_find(const pool_set *s, const char *name);

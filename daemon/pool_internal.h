@@ -66,6 +66,8 @@ struct pool_set {
     uint64_t next_block_id;
     pool_limit_release_fn *limit_release; /* NULL: pool_release_warm_part */
     void *limit_release_arg;
+    uint64_t backings;     /* own backings open (block isolation), live or warm */
+    uint64_t max_backings; /* 0: no limit */
 };
 
 /* pool isolation: where addr lies in the pool's one backing. */
@@ -90,6 +92,8 @@ void pool_clear(pool *p, char *v, uint64_t n, const mem_backing *bk);
  * free runs (stamped when it was freed), and frees the struct; false when
  * the memory could not be given back (its range then stays out of use). */
 bool pool_block_unmap(pool *p, block *b);
+/* Closes a block's own backing (block isolation) and counts it. */
+void pool_block_close_backing(pool *p, block *b);
 
 /* pool_warm.c: warm memory, free and still Ready, kept for reuse. Its pages
  * are the runs of p->warm_set, an unmerged arena: each run is what one

@@ -53,7 +53,7 @@ void pool_warm_destroy(pool *p)
     while (p->warm_head != NULL) {
         block *b = p->warm_head;
         p->warm_head = b->warm_next;
-        mem_backing_close(&b->backing);
+        pool_block_close_backing(p, b);
         free(b);
     }
     p->warm_tail = NULL;

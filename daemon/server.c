@@ -54,6 +54,8 @@ typedef struct session {
 struct server {
     daemon_state *d;
     uv_poll_t listen_poll;
+    uv_timer_t accept_backoff; /* rests the listener when out of descriptors */
+    bool accept_warned;
     int listen_fd;
     bool listening;
     session *sessions;
@@ -417,6 +419,36 @@ static void accept_one(server *srv, int fd)
               (int)s->cred.pid, (unsigned)s->cred.uid, (unsigned)s->cred.gid);
 }
 
+static void listen_ready(uv_poll_t *poll, int status, int events);
+
+static void listen_resume(uv_timer_t *timer)
+{
+    server *srv = timer->data;
+    if (srv->listening)
+        uv_poll_start(&srv->listen_poll, UV_READABLE, listen_ready);
+}
+
+/* Out of descriptors, the listening socket stays readable and the loop
+ * would spin on it: the listener rests for a moment instead (logged once
+ * until an accept succeeds) while connected clients go on. Any other
+ * failure means the socket is not one to accept on: stop, say so. */
+#define ACCEPT_BACKOFF_MS 100
+
+static void accept_failed(server *srv, int err)
+{
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
+        return;
+    uv_poll_stop(&srv->listen_poll);
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (!srv->accept_warned)
+            log_warn("accept: %s; new clients wait until descriptors free up", strerror(err));
+        srv->accept_warned = true;
+        uv_timer_start(&srv->accept_backoff, listen_resume, ACCEPT_BACKOFF_MS, 0);
+        return;
+    }
+    log_error("accept on the client socket: %s; no new clients are accepted", strerror(err));
+}
+
 static void listen_ready(uv_poll_t *poll, int status, int events)
 {
     server *srv = poll->data;
@@ -427,10 +459,10 @@ static void listen_ready(uv_poll_t *poll, int status, int events)
         /* accept, then fcntl: accept4 is Linux-only. */
         int fd = accept(srv->listen_fd, NULL, NULL);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("accept: %s", strerror(errno));
+            accept_failed(srv, errno);
             return;
         }
+        srv->accept_warned = false;
         if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
             close(fd);
@@ -448,16 +480,17 @@ int server_start(daemon_state *d, int listen_fd, server **out)
     srv->d = d;
     srv->listen_fd = listen_fd;
     int rc = uv_poll_init(d->loop, &srv->listen_poll, listen_fd);
-    if (rc == 0)
-        rc = uv_poll_start(&srv->listen_poll, UV_READABLE, listen_ready);
     if (rc != 0) {
         free(srv);
         return rc;
     }
+    uv_timer_init(d->loop, &srv->accept_backoff);
     srv->listen_poll.data = srv;
+    srv->accept_backoff.data = srv;
     srv->listening = true;
     *out = srv;
-    return 0;
+    /* Started last: a failure leaves the handles for server_stop to close. */
+    return uv_poll_start(&srv->listen_poll, UV_READABLE, listen_ready);
 }
 
 void server_stop(server *srv)
@@ -465,6 +498,7 @@ void server_stop(server *srv)
     if (srv->listening) {
         uv_poll_stop(&srv->listen_poll);
         uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+        uv_close((uv_handle_t *)&srv->accept_backoff, NULL);
         srv->listening = false;
     }
     while (srv->sessions != NULL) {

@@ -368,6 +368,44 @@ START_TEST(sockets_meant_for_another_process_are_ignored)
 }
 END_TEST
 
+/* A handed socket of the wrong type (names swapped in the units) or one
+ * that does not listen is refused at start, with the reason in the log,
+ * rather than served or spun on. */
+static bool log_mentions(const char *text)
+{
+    char line[512];
+    bool found = false;
+    FILE *log = fopen(m.f.log, "r");
+    while (log != NULL && fgets(line, sizeof line, log) != NULL)
+        found |= strstr(line, text) != NULL;
+    if (log != NULL)
+        fclose(log);
+    return found;
+}
+
+static int exit_status_of_start(const handover *h)
+{
+    int status;
+    start_daemon(h);
+    ck_assert_int_eq(waitpid(m.f.pid, &status, 0), m.f.pid);
+    m.f.pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(a_wrong_or_idle_socket_is_refused_with_a_reason)
+{
+    handover swapped = { .nfds = 2, .fds = { m.admin_fd, m.client_fd }, .names = "client:admin" };
+    ck_assert_int_eq(exit_status_of_start(&swapped), 1);
+    ck_assert(log_mentions("client socket from the service manager"));
+    int idle = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ck_assert_int_ge(idle, 0);
+    handover not_listening = { .nfds = 1, .fds = { idle, -1 }, .names = "client" };
+    ck_assert_int_eq(exit_status_of_start(&not_listening), 1);
+    close(idle);
+    assert_absent(m.f.socket);
+}
+END_TEST
+
 /* systemd may name an abstract socket: "@name". */
 static void setup_abstract(void)
 {
@@ -394,6 +432,7 @@ static Suite *activation_suite(void)
     tcase_add_test(tc, reload_and_stop_are_announced);
     tcase_add_test(tc, a_socket_not_handed_over_is_bound_at_the_policy_path);
     tcase_add_test(tc, sockets_meant_for_another_process_are_ignored);
+    tcase_add_test(tc, a_wrong_or_idle_socket_is_refused_with_a_reason);
     suite_add_tcase(s, tc);
     TCase *same = tcase_create("policy paths are the handed sockets");
     tcase_add_checked_fixture(same, setup_same_paths, teardown);

@@ -13,6 +13,8 @@
  * connection holds. */
 
 #include <check.h>
+#include <stdio.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -491,22 +493,37 @@ START_TEST(socket_path_rule)
 END_TEST
 
 /* Anyone but root: $XDG_RUNTIME_DIR/mempoold.sock when that socket
- * exists, else the system socket. Checked in a child (that drops to nobody
- * when the tests run as root). */
+ * exists in a folder of the user's own, else the system socket. A socket in
+ * a folder others may write to is not trusted (someone else could have put
+ * it there). Checked in a child (that drops to nobody when the tests run as
+ * root). */
+static bool binds(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    strcpy(addr.sun_path, path);
+    return fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+}
+
 static int user_rule_holds(void)
 {
     if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
         return 0;
     unsetenv("MEMPOOL_SOCKET");
+    /* fake_dir is mode 0777 and not the user's: its socket is ignored. */
     setenv("XDG_RUNTIME_DIR", fake_dir, 1);
-    if (strcmp(mempool_default_socket(), "/var/run/mempoold.sock") != 0)
+    if (!binds(fake_path) || strcmp(mempool_default_socket(), "/var/run/mempoold.sock") != 0)
         return 0;
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    strcpy(addr.sun_path, fake_path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+    char own[] = "/tmp/check_client_own.XXXXXX", path[128];
+    if (mkdtemp(own) == NULL)
         return 0;
-    return strcmp(mempool_default_socket(), fake_path) == 0;
+    setenv("XDG_RUNTIME_DIR", own, 1);
+    snprintf(path, sizeof path, "%s/mempoold.sock", own);
+    bool before = strcmp(mempool_default_socket(), "/var/run/mempoold.sock") == 0;
+    bool after = binds(path) && strcmp(mempool_default_socket(), path) == 0;
+    unlink(path);
+    rmdir(own);
+    return before && after;
 }
 
 START_TEST(socket_path_rule_for_users)

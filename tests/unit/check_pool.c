@@ -2,6 +2,7 @@
  * access, zeroing and warm memory, checked against what the kernel
  * reports (memfd st_blocks, smaps residency) as well as our counters. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -515,6 +516,38 @@ START_TEST(client_info_reports_its_share)
 }
 END_TEST
 
+/* The daemon-wide budget of block backings: past it, warm blocks go back
+ * first, then allocations are refused; the descriptors really close. */
+static int open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
+}
+
+START_TEST(backing_budget_gives_back_warm_blocks_then_refuses)
+{
+    pool_client *c = client(1000);
+    pool_grant g[4];
+    pool_set_limit_backings(set, 3);
+    int fds = open_fds();
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pool_alloc(c, "blk", MiB, 0, 1, &g[i]), 0);
+    ck_assert_int_eq(open_fds(), fds + 3);
+    ck_assert_int_eq(pool_alloc(c, "blk", 2 * MiB, 0, 1, &g[3]), MEMPOOL_ELIMIT);
+    ck_assert_int_eq(open_fds(), fds + 3);
+    ck_assert_int_eq(pool_release(c, g[0].block_id, 2), 0);
+    ck_assert_uint_eq(stats_of("blk").warm, MiB);
+    /* A different size cannot reuse the warm block: it is given back. */
+    ck_assert_int_eq(pool_alloc(c, "blk", 2 * MiB, 0, 3, &g[3]), 0);
+    ck_assert_uint_eq(stats_of("blk").warm, 0);
+    ck_assert_int_eq(open_fds(), fds + 3);
+    pool_client_free(c, 4);
+    pool_set_limit_backings(set, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -538,6 +571,7 @@ int main(void)
     tcase_add_test(tc, random_warm_traffic_keeps_the_memory_states_exact);
     tcase_add_test(tc, max_blocks_per_client);
     tcase_add_test(tc, client_info_reports_its_share);
+    tcase_add_test(tc, backing_budget_gives_back_warm_blocks_then_refuses);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
