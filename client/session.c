@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,21 @@ static int fail(mempool_client *c, long err)
     return err == -EPROTO ? MEMPOOL_EPROTO : MEMPOOL_EIO;
 }
 
+/* A status the daemon may send: a MEMPOOL_E* code, but not one that only
+ * the library says about the connection (a daemon saying "connection lost"
+ * would make the library reconnect over a live socket). */
+static bool daemon_status(int32_t status)
+{
+    switch (status) {
+#define MEMPOOL_DAEMON_STATUS(name, num, text) case MEMPOOL_##name:
+        MEMPOOL_ERRNO_MAP(MEMPOOL_DAEMON_STATUS)
+#undef MEMPOOL_DAEMON_STATUS
+        return status != MEMPOOL_ECONN && status != MEMPOOL_ECONNLOST;
+    default:
+        return false;
+    }
+}
+
 static int check_reply(mempool_client *c, const session_request *rq,
                        uint64_t id, const unsigned char *frame, size_t len,
                        session_reply *rp)
@@ -109,6 +125,10 @@ static int check_reply(mempool_client *c, const session_request *rq,
     if (err != 0) {
         session_drop(c);
         return err;
+    }
+    if (h.status != 0 && !daemon_status(h.status)) {
+        session_drop(c);
+        return MEMPOOL_EPROTO;
     }
     if (h.request_id == 0 && h.status < 0) {
         /* The daemon could not read our frame and closes the session. */

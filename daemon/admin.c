@@ -182,7 +182,8 @@ static bool serve_line(admin_conn *c, size_t len)
         return true;
     }
     send_reply(c, call.out, call.shutdown_after_reply);
-    if (outcome == ADMIN_BAD_INPUT && !c->closing)
+    /* After `shutdown` this connection runs nothing more. */
+    if ((outcome == ADMIN_BAD_INPUT || call.shutdown_after_reply) && !c->closing)
         close_after_writes(c);
     return true;
 }
@@ -225,7 +226,8 @@ static void after_lines(admin_conn *c)
             c->used++;
             serve_line(c, c->used - 1);
         }
-        if (!c->closing)
+        /* A `scavenge` still at work replies first; pump comes back here. */
+        if (!c->closing && !c->awaiting)
             close_after_writes(c);
     } else {
         uv_read_start((uv_stream_t *)&c->pipe, alloc_buffer, on_read);

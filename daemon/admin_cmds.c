@@ -349,12 +349,20 @@ static int scavenge_args(admin_call *c, pool **target, uint64_t *bytes)
     return 0;
 }
 
+static void write_scavenge_fields(json_writer *out, const daemon_state *d, const pool *target,
+                                  uint64_t released);
+
 static int cmd_scavenge(admin_call *c)
 {
     pool *target;
     uint64_t bytes;
     if (scavenge_args(c, &target, &bytes) != 0)
         return -1;
+    /* Nothing asked for, nothing released (the scavenger reads 0 as all). */
+    if (bytes == 0) {
+        write_scavenge_fields(c->out, c->d, target, 0);
+        return 0;
+    }
     /* The scavenger works in slices of a millisecond between other work
      * and calls admin_scavenge_done when it is through. */
     int rc = scavenger_force(c->d, target, bytes == UINT64_MAX ? 0 : bytes, admin_scavenge_done,
@@ -368,10 +376,10 @@ static int cmd_scavenge(admin_call *c)
     return ADMIN_HANDLER_LATER;
 }
 
-void admin_write_scavenge_reply(json_writer *out, const daemon_state *d, const pool *target,
-                                uint64_t released)
+/* The reply's fields: what was released, and each pool's warm bytes now. */
+static void write_scavenge_fields(json_writer *out, const daemon_state *d, const pool *target,
+                                  uint64_t released)
 {
-    json_reset(out);
     admin_reply_ok(out);
     json_kv_uint(out, "released", released);
     json_key(out, "pools");
@@ -389,6 +397,13 @@ void admin_write_scavenge_reply(json_writer *out, const daemon_state *d, const p
         json_object_end(out);
     }
     json_array_end(out);
+}
+
+void admin_write_scavenge_reply(json_writer *out, const daemon_state *d, const pool *target,
+                                uint64_t released)
+{
+    json_reset(out);
+    write_scavenge_fields(out, d, target, released);
     json_object_end(out);
     json_raw(out, "\n", 1);
 }

@@ -411,6 +411,22 @@ START_TEST(scavenge_takes_a_pool_and_a_byte_budget)
     close(fd);
     expect_code(ask("scavenge nosuchpool"), "no-such-pool");
     expect_code(ask("scavenge default lots"), "bad-arguments");
+    /* Zero bytes asked for: nothing released. */
+    make_warm(c, "default", 1 * MiB);
+    v = ask_ok("scavenge default 0B");
+    ck_assert_uint_eq(u64(v, "released"), 0);
+    json_decref(v);
+    ck_assert_uint_eq(pool_figure("default", "warm"), 1 * MiB);
+    /* A last line without its newline, the writing side then shut: the
+     * reply still comes once the scavenger is done. */
+    fd = admin_connect(fx.admin_socket);
+    send_text(fd, "scavenge default", 16);
+    shutdown(fd, SHUT_WR);
+    v = read_reply(fd);
+    ck_assert_uint_eq(u64(v, "released"), 1 * MiB);
+    json_decref(v);
+    ck_assert(at_eof(fd));
+    close(fd);
     mempool_disconnect(c);
 }
 END_TEST
@@ -707,9 +723,15 @@ END_TEST
 
 START_TEST(shutdown_replies_then_stops_the_daemon)
 {
-    json_t *v = ask_ok("shutdown");
+    /* Lines after `shutdown` on its connection are not run. */
+    int fd = admin_connect(fx.admin_socket);
+    send_text(fd, "shutdown\nlog-level debug\n", 25);
+    json_t *v = read_reply(fd);
     ck_assert(json_is_true(json_object_get(v, "stopping")));
     json_decref(v);
+    ck_assert(at_eof(fd));
+    close(fd);
+    ck_assert(!log_has("'log-level debug'"));
     int status;
     ck_assert_int_eq(waitpid(fx.pid, &status, 0), fx.pid);
     fx.pid = 0;

@@ -150,6 +150,10 @@ static void serve_alloc(int conn, uint64_t id, const unsigned char *p)
         return reply(conn, PROTO_ALLOC, id, MEMPOOL_ENOPOOL, NULL, 0, NULL);
     if (strcmp(m.pool, "garbage") == 0) /* a reply to some other request */
         return reply(conn, PROTO_ALLOC, id + 1000, MEMPOOL_EINVAL, NULL, 0, NULL);
+    if (strcmp(m.pool, "liar") == 0) /* a status only the library may say */
+        return reply(conn, PROTO_ALLOC, id, MEMPOOL_ECONNLOST, NULL, 0, NULL);
+    if (strcmp(m.pool, "alien") == 0) /* no MEMPOOL_E* code at all */
+        return reply(conn, PROTO_ALLOC, id, -4242, NULL, 0, NULL);
     if (fake.nblocks == FAKE_BLOCKS)
         return reply(conn, PROTO_ALLOC, id, MEMPOOL_ENOMEM, NULL, 0, NULL);
     fake_block *b = &fake.blocks[fake.nblocks++];
@@ -672,6 +676,22 @@ START_TEST(garbled_reply_is_a_protocol_error_then_recovers)
 }
 END_TEST
 
+/* A reply status that is no code the daemon sends is a protocol error:
+ * the connection is dropped (no reconnect over a live socket) and the next
+ * call starts a new one. */
+START_TEST(statuses_the_daemon_cannot_send_are_protocol_errors)
+{
+    fake_start(&block_isolation);
+    mempool_client *c = connect_fake();
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, "liar", page, 0, &b), MEMPOOL_EPROTO);
+    ck_assert_int_eq(mempool_alloc(c, "alien", page, 0, &b), MEMPOOL_EPROTO);
+    ck_assert_int_eq(mempool_alloc(c, "default", page, 0, &b), 0);
+    ck_assert_uint_eq(info_of(c).SEEN_CONNECTIONS, 3);
+    mempool_disconnect(c);
+}
+END_TEST
+
 START_TEST(version_mismatch_is_refused)
 {
     fake_start(&(fake_script){ .hello_version = PROTO_VERSION + 1 });
@@ -838,6 +858,7 @@ int main(void)
     tcase_add_test(tc, populate_faults_every_page);
     tcase_add_test(tc, error_replies_map_straight);
     tcase_add_test(tc, garbled_reply_is_a_protocol_error_then_recovers);
+    tcase_add_test(tc, statuses_the_daemon_cannot_send_are_protocol_errors);
     tcase_add_test(tc, version_mismatch_is_refused);
     tcase_add_test(tc, alloc_is_retried_on_a_new_connection);
     tcase_add_test(tc, share_on_a_lost_connection_is_not_retried);
