@@ -62,6 +62,20 @@ static bool limit_release(pool *p, uint64_t need)
 
 /* ---- blocks ------------------------------------------------------------ */
 
+/* mem_map, Go's sysMap: ENOMEM is out of memory; any other failure means
+ * the pool's reservation is not what the daemon thinks it is (Go throws),
+ * so the pool takes no more allocations. */
+static int pool_map(pool *p, void *v, size_t n, const mem_backing *b)
+{
+    int rc = mem_map(p->region, v, n, b);
+    if (rc != 0 && rc != -ENOMEM && !p->broken) {
+        p->broken = true;
+        log_error("pool %s: mapping into its reservation failed (%s); it takes no more "
+                  "allocations until the daemon restarts", p->cfg->name, strerror(-rc));
+    }
+    return rc;
+}
+
 static block *block_struct(pool *p, uint64_t start, uint64_t npages)
 {
     block *b = calloc(1, sizeof *b);
@@ -152,7 +166,7 @@ static int block_map_own(pool *p, block *b)
     if (rc != 0)
         return rc;
     p->set->backings++;
-    if ((rc = mem_map(p->region, b->addr, b->size, &b->backing)) == 0 &&
+    if ((rc = pool_map(p, b->addr, b->size, &b->backing)) == 0 &&
         (rc = mem_used(p->region, b->addr, b->size, b->size)) == 0)
         return 0;
     if (mem_region_state(p->region, b->addr) != MEM_RESERVED)
@@ -205,8 +219,17 @@ static int warm_block_refill(pool *p, block *b, uint64_t prepared)
  * holder may have kept its mapping and would see what comes next. The
  * part the scavenger released reads as zeros where the OS guarantees it
  * (a punched hole); elsewhere it is cleared too. */
+/* Clearing costs about a millisecond per 5 MiB resident (a punch, or a
+ * memset): a larger block that must be cleared is not reused, so that one
+ * client's allocation never holds every other client's requests that
+ * long. A fresh backing costs the same whatever its size; the warm block
+ * is left to dirty reuse or to the scavenger, which releases in slices. */
+#define POOL_CLEAR_INLINE_MAX (4u << 20)
+
 static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
 {
+    if (!(flags & MEMPOOL_ALLOC_DIRTY) && npages * p->page > POOL_CLEAR_INLINE_MAX)
+        return NULL;
     block *b = warm_block_find(p, npages, uid);
     if (b == NULL)
         return NULL;
@@ -265,7 +288,7 @@ static int shared_make_ready(pool *p, block *b, uint64_t prepared)
         uint64_t from = b->start > p->mapped_top ? b->start : p->mapped_top;
         char *v = p->base + from * p->page;
         mem_backing fresh = pool_shared_backing_at(p, v);
-        int rc = mem_map(p->region, v, (top - from) * p->page, &fresh);
+        int rc = pool_map(p, v, (top - from) * p->page, &fresh);
         if (rc != 0)
             return rc;
         p->mapped_top = top;
@@ -333,6 +356,8 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
         return size == 0 ? MEMPOOL_EINVAL : MEMPOOL_E2BIG;
     if (bytes > p->cfg->max_block)
         return MEMPOOL_E2BIG;
+    if (p->broken)
+        return MEMPOOL_EIO;
     block *b = NULL;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK)
         b = warm_reuse(p, npages, uid, flags);

@@ -56,6 +56,7 @@ struct pool {
     uint64_t warm_held;           /* block isolation: bytes warm blocks span */
     block *warm_partial;          /* block isolation: released in part, finished first */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
+    bool broken;                  /* a mapping failed other than for memory */
 };
 
 struct pool_set {

@@ -516,6 +516,26 @@ START_TEST(client_info_reports_its_share)
 }
 END_TEST
 
+/* A large warm block that would have to be cleared is not reused (the
+ * clearing would hold every other client's requests): a fresh backing is
+ * made, and the warm block stays for dirty reuse or the scavenger. */
+START_TEST(large_blocks_are_not_cleared_inline)
+{
+    pool_client *c = client(1000);
+    pool_grant g, again;
+    ck_assert_int_eq(pool_alloc(c, "blk", 16 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_release(c, g.block_id, 2), 0);
+    ck_assert_uint_eq(stats_of("blk").warm, 16 * MiB);
+    ck_assert_int_eq(pool_alloc(c, "blk", 16 * MiB, 0, 3, &again), 0);
+    ck_assert_ptr_ne(again.addr, g.addr);
+    ck_assert_uint_eq(stats_of("blk").warm, 16 * MiB);
+    ck_assert_int_eq(pool_alloc(c, "blk", 16 * MiB, MEMPOOL_ALLOC_DIRTY, 4, &again), 0);
+    ck_assert_ptr_eq(again.addr, g.addr);
+    ck_assert_uint_eq(stats_of("blk").warm, 0);
+    pool_client_free(c, 5);
+}
+END_TEST
+
 /* The daemon-wide budget of block backings: past it, warm blocks go back
  * first, then allocations are refused; the descriptors really close. */
 static int open_fds(void)
@@ -572,6 +592,7 @@ int main(void)
     tcase_add_test(tc, max_blocks_per_client);
     tcase_add_test(tc, client_info_reports_its_share);
     tcase_add_test(tc, backing_budget_gives_back_warm_blocks_then_refuses);
+    tcase_add_test(tc, large_blocks_are_not_cleared_inline);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
