@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "handoff.h"
 #include "harness.h"
 #include "proto.h"
@@ -291,9 +292,5 @@ int main(void)
     tcase_add_test(tc, a_client_cannot_add_seals_to_its_memfd);
     tcase_add_test(tc, random_garbage_never_crashes_the_daemon);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "harness.h"
 
 #define KiB 1024u
@@ -447,9 +448,5 @@ static Suite *activation_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(activation_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(activation_suite());
 }

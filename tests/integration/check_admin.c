@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "../prom_syntax.h"
 #include "harness.h"
 
@@ -1053,9 +1054,5 @@ int main(void)
     tcase_add_test(tc, mempoolctl_says_access_denied_with_the_path);
     tcase_add_test(tc, mempoolctl_watch_redraws_until_interrupted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "harness.h"
 
 #define KiB 1024ULL
@@ -450,9 +451,5 @@ int main(void)
     tcase_add_test(tc, mappings_outlive_the_daemon_and_the_client_reconnects);
     tcase_add_test(tc, sighup_reloads_or_keeps_the_running_policy);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

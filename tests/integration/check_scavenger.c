@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "harness.h"
 
 #define MiB (1024ULL * 1024)
@@ -346,9 +347,5 @@ int main(void)
     tcase_add_test(tc, blocks_in_use_are_never_scavenged_pool_isolation);
     tcase_add_test(tc, warm_memory_taken_again_reads_as_zeros);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

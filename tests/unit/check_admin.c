@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "../prom_syntax.h"
 #include "admin.h"
 #include "json_read.h"
@@ -335,9 +336,5 @@ int main(void)
     tcase_add_test(tc, label_values_are_escaped);
     tcase_add_test(tc, the_checker_refuses_bad_exposition);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

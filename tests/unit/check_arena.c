@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "arena.h"
 
 static arena *new_arena(uint64_t npages)
@@ -791,9 +792,5 @@ int main(void)
     tcase_add_test(tc, random_unmerged_operations_match_a_model);
     tcase_add_test(tc, a_large_arena_with_many_small_blocks);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

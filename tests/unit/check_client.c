@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "handoff.h"
 #include "mempool.h"
 #include "proto.h"
@@ -867,9 +868,5 @@ int main(void)
     tcase_add_test(tc, disconnect_lets_the_daemon_release_everything);
     tcase_add_test(tc, one_client_from_many_threads);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -1,6 +1,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mempool.h"
 
 START_TEST(every_code_has_a_name_and_a_text)
@@ -44,9 +45,5 @@ int main(void)
     tcase_add_test(tc, codes_are_distinct);
     tcase_add_test(tc, unknown_codes_are_named_unknown);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

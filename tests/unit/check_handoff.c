@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "handoff.h"
 #include "mempool.h"
 
@@ -237,9 +238,5 @@ int main(void)
     tcase_add_test(tc, frame_without_descriptor);
     tcase_add_test(tc, hang_up_is_seen);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "check_run.h"
 #include "idtable.h"
 
 START_TEST(put_get_remove)
@@ -63,9 +64,5 @@ int main(void)
     tcase_add_test(tc, put_get_remove);
     tcase_add_test(tc, matches_a_model_under_churn);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "json.h"
 #include "json_read.h"
 
@@ -220,9 +221,5 @@ int main(void)
     tcase_add_test(reader, reader_limits_nesting);
     tcase_add_test(reader, writer_output_reads_back);
     suite_add_tcase(s, reader);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "listen.h"
 
 static char dir[] = "/tmp/check_listen.XXXXXX";
@@ -112,9 +113,5 @@ int main(void)
     tcase_add_test(tc, folders_others_can_write_are_refused);
     tcase_add_test(tc, adopted_sockets_are_checked);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

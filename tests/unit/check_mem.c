@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "mem.h"
 
 #define MiB ((size_t)1 << 20)
@@ -724,9 +725,5 @@ static Suite *mem_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mem_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(mem_suite());
 }

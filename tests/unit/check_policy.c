@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "config_cmd.h"
 #include "log.h"
 #include "policy.h"
@@ -1184,9 +1185,5 @@ int main(void)
     suite_add_tcase(s, dump_case());
     suite_add_tcase(s, diff_case());
     suite_add_tcase(s, commands_case());
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

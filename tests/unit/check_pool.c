@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "mem.h"
 #include "page_cache.h"
 #include "policy.h"
@@ -594,9 +595,5 @@ int main(void)
     tcase_add_test(tc, backing_budget_gives_back_warm_blocks_then_refuses);
     tcase_add_test(tc, large_blocks_are_not_cleared_inline);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "proto.h"
 
 static unsigned char frame[PROTO_MAX_FRAME + 64];
@@ -503,9 +504,5 @@ int main(void)
     tcase_add_test(tc, oversized_payloads_are_not_encoded);
     tcase_add_test(tc, random_frames_never_crash_and_decode_consistently);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

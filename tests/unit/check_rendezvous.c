@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "rendezvous.h"
 
 #define SECOND 1000000000ull
@@ -201,9 +202,5 @@ int main(void)
     tcase_add_test(tc, cancel_and_free_release_what_is_pending);
     tcase_add_test(tc, offers_and_claims_from_two_threads);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "check_run.h"
 #include "scavenge_policy.h"
 
 #define MS UINT64_C(1000000)
@@ -431,9 +432,5 @@ int main(void)
     tcase_add_test(tc, limit_path_releases_just_enough);
     tcase_add_test(tc, limit_path_work_is_recorded_not_paced);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "daemon.h"
 #include "mem.h"
 #include "page_cache.h"
@@ -437,9 +438,5 @@ int main(void)
     TCase *watch = tcase_create("pressure");
     tcase_add_test(watch, pressure_watch_takes_a_trigger_where_the_kernel_has_psi);
     suite_add_tcase(s, watch);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }
