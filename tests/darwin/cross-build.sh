@@ -462,7 +462,7 @@ check_project() {
 # Every *_darwin.c in the tree belongs to some target: a platform file
 # CMake does not list would otherwise go unnoticed on Linux and on a Mac.
 check_platform_sources() {
-    for src in $(cd "$ROOT" && find common daemon client -name '*_darwin.c' 2>/dev/null | sort); do
+    for src in $(cd "$ROOT" && find common daemon client ctl -name '*_darwin.c' 2>/dev/null | sort); do
         object_of "$src" >/dev/null
     done
 }

@@ -1,5 +1,5 @@
 /* JSON: the daemon's writer (daemon/json.c) and mempoolctl's reader
- * (client/json_read.c). The writer's output is compared byte for byte with
+ * (ctl/json_read.c). The writer's output is compared byte for byte with
  * what RFC 8259 requires; the reader is fed valid and invalid documents;
  * and every string of bytes the writer escapes must read back as itself
  * (valid UTF-8) or with U+FFFD in place of each invalid byte. */
