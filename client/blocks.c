@@ -91,6 +91,12 @@ void block_table_unmap_all(block_table *t)
     *t = (block_table){ 0 };
 }
 
+void block_table_forget(block_table *t)
+{
+    free(t->slots);
+    *t = (block_table){ 0 };
+}
+
 static kept_backing *find_backing(const backing_table *t, uint64_t id)
 {
     for (size_t i = 0; i < t->count; i++)

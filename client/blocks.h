@@ -32,6 +32,9 @@ held_block *block_table_find(const block_table *t, const void *addr);
 void block_table_remove(block_table *t, held_block *b);
 /* Unmaps every block and frees the table. */
 void block_table_unmap_all(block_table *t);
+/* Frees the table, leaving every block mapped (a child after fork: the
+ * blocks are its parent's). */
+void block_table_forget(block_table *t);
 
 typedef struct kept_backing {
     uint64_t id;

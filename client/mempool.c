@@ -44,6 +44,15 @@ const char *mempool_default_socket(void)
     return session_resolve_path(NULL, path, sizeof path) == 0 ? path : NULL;
 }
 
+/* Every call takes the client's lock here. A client made before a fork of
+ * this process first forgets its parent's connection (session.h). */
+static void lock_client(mempool_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->fork_generation != session_fork_generation())
+        session_forget_parent(c);
+}
+
 int mempool_connect(const char *socket_path, mempool_client **out)
 {
     if (out == NULL)
@@ -62,6 +71,7 @@ int mempool_connect(const char *socket_path, mempool_client **out)
     c->sock = -1;
     c->epoch = 1;
     c->next_request_id = 1; /* 0 marks the daemon's replies to bad frames */
+    c->fork_generation = session_fork_generation();
     err = session_open(c);
     if (err != 0) {
         pthread_mutex_destroy(&c->lock);
@@ -77,7 +87,7 @@ void mempool_disconnect(mempool_client *c)
 {
     if (c == NULL)
         return;
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     session_drop(c);
     block_table_unmap_all(&c->blocks);
     backing_table_free(&c->backings);
@@ -139,10 +149,8 @@ static int collect_backing(mempool_client *c, const proto_block_reply *r,
  * straight back; if that fails, the daemon still frees it on hang-up. */
 static void give_back(mempool_client *c, uint64_t block_id)
 {
-    session_request rq = { .type = PROTO_RELEASE };
-    session_reply rp;
-    rq.len = proto_put_u64(rq.payload, block_id);
-    session_call(c, &rq, &rp);
+    unsigned char payload[8];
+    session_send_oneway(c, PROTO_RELEASE, payload, proto_put_u64(payload, block_id));
 }
 
 static int record_block(mempool_client *c, const proto_block_reply *r,
@@ -214,7 +222,7 @@ int mempool_alloc(mempool_client *c, const char *pool, size_t size,
     session_request rq = { .type = PROTO_ALLOC, .retry_safe = 1,
                            .takes_object = 1 };
     rq.len = proto_put_alloc(rq.payload, &m);
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     int err = take_block(c, &rq, out);
     pthread_mutex_unlock(&c->lock);
     if (err == 0 && (flags & MEMPOOL_ALLOC_POPULATE))
@@ -232,7 +240,7 @@ int mempool_attach(mempool_client *c, const mempool_handle *h,
     session_request rq = { .type = PROTO_ATTACH, .retry_safe = 1,
                            .takes_object = 1 };
     rq.len = proto_put_handle(rq.payload, h);
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     int err = take_block(c, &rq, out);
     pthread_mutex_unlock(&c->lock);
     return err;
@@ -273,38 +281,33 @@ int mempool_share(mempool_client *c, const mempool_block *b, unsigned prot,
         memset(out, 0, sizeof *out);
     if (c == NULL || b == NULL || out == NULL || !prot_ok(prot))
         return MEMPOOL_EINVAL;
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     held_block *held = find_held(c, b);
     int err = held != NULL ? share_held(c, held, prot, out) : MEMPOOL_ENOBLOCK;
     pthread_mutex_unlock(&c->lock);
     return err;
 }
 
-/* Tells the daemon, then unmaps whatever it answered: this process is done
- * with the block either way. A block whose connection is gone (before or
- * during the call) was already let go of by the daemon: that is success. */
+/* Tells the daemon, one-way (no reply to wait for), and unmaps: this
+ * process is done with the block either way. A block whose connection is
+ * gone (before or during the call) was already let go of by the daemon:
+ * that is success too. What the daemon cannot honour it logs and counts;
+ * the library has checked locally that this connection holds the block. */
 static int release_held(mempool_client *c, held_block *held)
 {
     held_block b = *held;
-    int err = 0;
-    if (b.epoch == c->epoch) {
-        session_request rq = { .type = PROTO_RELEASE };
-        session_reply rp;
-        rq.len = proto_put_u64(rq.payload, b.id);
-        err = session_call(c, &rq, &rp);
-        if (b.epoch != c->epoch)
-            err = 0;
-    }
-    block_table_remove(&c->blocks, block_table_find(&c->blocks, b.addr));
+    if (b.epoch == c->epoch)
+        give_back(c, b.id);
+    block_table_remove(&c->blocks, held);
     handoff_unmap(b.addr, b.size);
-    return err;
+    return 0;
 }
 
 int mempool_release(mempool_client *c, mempool_block *b)
 {
     if (c == NULL || b == NULL)
         return MEMPOOL_EINVAL;
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     held_block *held = find_held(c, b);
     int err = held != NULL ? release_held(c, held) : MEMPOOL_ENOBLOCK;
     pthread_mutex_unlock(&c->lock);
@@ -322,7 +325,7 @@ int mempool_pool_info(mempool_client *c, const char *pool, mempool_info *out)
     session_request rq = { .type = PROTO_POOL_INFO, .retry_safe = 1 };
     rq.len = proto_put_pool_name(rq.payload, pool);
     session_reply rp;
-    pthread_mutex_lock(&c->lock);
+    lock_client(c);
     int err = session_call(c, &rq, &rp);
     pthread_mutex_unlock(&c->lock);
     if (err == 0)

@@ -86,6 +86,34 @@ void session_drop(mempool_client *c)
     backing_table_clear(&c->backings);
 }
 
+static uint64_t forks_seen;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+/* Runs in the child only; a plain increment, as the child has one thread. */
+static void count_fork(void) { forks_seen++; }
+
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, count_fork); }
+
+uint64_t session_fork_generation(void)
+{
+    pthread_once(&fork_handler_once, register_fork_handler);
+    return forks_seen;
+}
+
+/* close(), never shutdown(): the descriptor is the child's copy, and
+ * closing it drops only the child's reference to the socket, which the
+ * parent's copy keeps open; shutdown() would end the parent's connection. */
+void session_forget_parent(mempool_client *c)
+{
+    if (c->sock >= 0)
+        close(c->sock);
+    c->sock = -1;
+    c->epoch++;
+    block_table_forget(&c->blocks);
+    backing_table_clear(&c->backings);
+    c->fork_generation = forks_seen;
+}
+
 static int is_connection_lost(long err)
 {
     return err == 0 || err == -EPIPE || err == -ECONNRESET ||
@@ -191,6 +219,16 @@ static int exchange(mempool_client *c, const session_request *rq,
     if (err != 0)
         handoff_object_close(&rp->obj);
     return err;
+}
+
+int session_send_oneway(mempool_client *c, uint16_t type, const void *payload, size_t len)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    if (c->sock < 0)
+        return MEMPOOL_ECONNLOST;
+    size_t n = proto_encode_request(frame, type, c->next_request_id++, payload, len);
+    int err = handoff_send(c->sock, frame, n, NULL);
+    return err != 0 ? fail(c, err) : 0;
 }
 
 static int say_hello(mempool_client *c)

@@ -25,6 +25,7 @@ struct mempool_client {
     uint64_t epoch;
     uint64_t next_request_id;
     uint64_t session_id;
+    uint64_t fork_generation; /* session_fork_generation() at connect */
     block_table blocks;
     backing_table backings;
 };
@@ -59,5 +60,22 @@ void session_drop(mempool_client *c);
  * status is returned as it is. */
 int session_call(mempool_client *c, const session_request *rq,
                  session_reply *rp);
+
+/* fork(): the child must not use the parent's connection (its frames
+ * would interleave with the parent's and the replies go to whoever reads
+ * first). A pthread_atfork handler counts forks in the child; a client
+ * whose count differs was made before a fork in this process's past.
+ * session_fork_generation registers the handler on first use. */
+uint64_t session_fork_generation(void);
+/* In a child after fork: forgets the parent's connection, blocks and
+ * backings without a word to the daemon (closing the child's copy of the
+ * socket leaves the parent's connection open; the blocks stay mapped but
+ * are the parent's), so the next call opens the child's own connection. */
+void session_forget_parent(mempool_client *c);
+
+/* Sends a one-way request (RELEASE): no reply comes, so nothing is read.
+ * 0; MEMPOOL_ECONNLOST when the connection is down or the send fails (the
+ * connection is then dropped, and the daemon lets go of what it held). */
+int session_send_oneway(mempool_client *c, uint16_t type, const void *payload, size_t len);
 
 #endif

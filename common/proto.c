@@ -207,7 +207,9 @@ static void read_header(const unsigned char *buf, proto_header *h)
 }
 
 /* Requests carry no status; a reply's status is 0 or a negative code, and
- * an error reply has no payload. */
+ * an error reply has no payload. A one-way request (reply size -1) gets no
+ * success reply; an error reply may still name its type (the daemon's
+ * answer to a frame it could not read). */
 static int expected_length(const proto_entry *e, int is_reply,
                            const proto_header *h, uint32_t *len)
 {
@@ -215,7 +217,7 @@ static int expected_length(const proto_entry *e, int is_reply,
         *len = (uint32_t)e->request_size;
         return h->status == 0 ? 0 : MEMPOOL_EPROTO;
     }
-    if (h->status > 0)
+    if (h->status > 0 || (h->status == 0 && e->reply_size < 0))
         return MEMPOOL_EPROTO;
     *len = h->status == 0 ? (uint32_t)e->reply_size : 0;
     return 0;

@@ -33,7 +33,14 @@
  *      over Mach (a port cannot ride on a Unix socket); zeros on Linux,
  *      where the memfd comes in the reply's own message. Version 1 is no
  *      longer spoken (PROTO_MIN_VERSION 2): no release shipped it, and
- *      speaking it would need a second block-reply layout. */
+ *      speaking it would need a second block-reply layout.
+ *   3  RELEASE is one-way: the daemon sends no reply, whether it could
+ *      honour the release or not (one it cannot is logged with the uid and
+ *      counted, as `releases_refused` in admin stats and
+ *      mempool_releases_refused_total). An alloc + release is one round
+ *      trip. The library checks locally what it can (a block this
+ *      connection does not hold is MEMPOOL_ENOBLOCK at once). Version 2 is
+ *      no longer spoken (PROTO_MIN_VERSION 3): no release shipped it. */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -42,8 +49,8 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 2
-#define PROTO_MIN_VERSION 2
+#define PROTO_VERSION 3
+#define PROTO_MIN_VERSION 3
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
@@ -53,12 +60,12 @@
 #define PROTO_MAX_FRAME 256      /* larger than any frame of this version */
 
 #define PROTO_TYPE_MAP(XX)                                                     \
-    /* name        num  request size  reply size */                            \
+    /* name        num  request size  reply size (-1: never replied to) */    \
     XX(HELLO, 1, 40, 16)                                                       \
     XX(ALLOC, 2, 80, 56)                                                       \
     XX(SHARE, 3, 16, 32)                                                       \
     XX(ATTACH, 4, 32, 56)                                                      \
-    XX(RELEASE, 5, 8, 0)                                                       \
+    XX(RELEASE, 5, 8, -1)                                                       \
     XX(POOL_INFO, 6, 64, 80)
 
 typedef enum proto_type {
@@ -127,13 +134,14 @@ typedef struct proto_share {
     uint32_t prot;
 } proto_share;
 
-/* ATTACH request (32): the handle's bytes. RELEASE request (8): block_id. */
+/* ATTACH request (32): the handle's bytes. RELEASE request (8): block_id;
+ * one-way, no reply. */
 
 /* POOL_INFO request (64): pool[64]. Reply (80): ten u64, in the order of
  * mempool_info's fields. */
 
 /* Size of a message's payload: the type's table entry, or -1 for an
- * unknown type. */
+ * unknown type (and, for replies, for a one-way request). */
 int proto_request_size(uint16_t type);
 int proto_reply_size(uint16_t type);
 const char *proto_type_name(uint16_t type);

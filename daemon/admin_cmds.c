@@ -121,6 +121,7 @@ static void write_server_stats(json_writer *w, const daemon_state *d)
         json_kv_uint(w, name, st.requests[t]);
     }
     json_kv_uint(w, "malformed", st.requests[0]);
+    json_kv_uint(w, "releases_refused", st.releases_refused);
     json_object_end(w);
 }
 

@@ -166,6 +166,9 @@ static void write_clients(const daemon_state *d, FILE *f)
     family(f, "mempool_clients_refused_total", "counter",
            "Client connections refused (max_clients reached, out of memory).");
     fprintf(f, "mempool_clients_refused_total %" PRIu64 "\n", st.refused);
+    family(f, "mempool_releases_refused_total", "counter",
+           "One-way releases the daemon could not honour (a block the client does not hold).");
+    fprintf(f, "mempool_releases_refused_total %" PRIu64 "\n", st.releases_refused);
     write_requests(&st, f);
 }
 

@@ -61,6 +61,8 @@ struct server {
     session *sessions;
     uint64_t next_session_id;
     server_stats stats;
+    uint64_t release_logged_at;      /* when a refused release was last logged */
+    uint64_t release_log_suppressed; /* refused releases not logged since */
 };
 
 typedef struct request {
@@ -215,12 +217,38 @@ static int serve_share(request *r)
     return 0;
 }
 
+/* A release the daemon cannot honour (a block this connection does not
+ * hold: the library checks that locally, so only a broken or hostile
+ * client sends one) is counted, and logged with the uid at most once a
+ * second daemon-wide, so that no client can fill the log. */
+#define RELEASE_LOG_INTERVAL_NS 1000000000ull
+
+static void release_refused(session *s, uint64_t block_id, int rc)
+{
+    server *srv = s->srv;
+    uint64_t now = daemon_now_ns();
+    srv->stats.releases_refused++;
+    if (srv->release_logged_at != 0 && now - srv->release_logged_at < RELEASE_LOG_INTERVAL_NS) {
+        srv->release_log_suppressed++;
+        return;
+    }
+    log_warn("session %llu (pid %d, uid %u): release of block %llu refused (%s); "
+             "%llu more since the last such line",
+             (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
+             (unsigned long long)block_id, mempool_err_name(rc),
+             (unsigned long long)srv->release_log_suppressed);
+    srv->release_logged_at = now;
+    srv->release_log_suppressed = 0;
+}
+
+/* One-way: nothing is sent back, whatever happens. */
 static int serve_release(request *r)
 {
-    int rc = pool_release(r->s->pc, proto_get_u64(r->payload), daemon_now_ns());
-    if (rc == 0)
-        reply(r->s, &r->h, NULL, 0, NULL);
-    return rc;
+    uint64_t block_id = proto_get_u64(r->payload);
+    int rc = pool_release(r->s->pc, block_id, daemon_now_ns());
+    if (rc != 0)
+        release_refused(r->s, block_id, rc);
+    return 0;
 }
 
 static int serve_pool_info(request *r)

@@ -17,6 +17,7 @@ void server_free(server *s);
 
 typedef struct server_stats {
     uint64_t clients, clients_total, refused;
+    uint64_t releases_refused; /* one-way releases the daemon could not honour */
     uint64_t requests[8]; /* by proto_type; [0]: malformed frames */
 } server_stats;
 void server_get_stats(const server *s, server_stats *out);

@@ -44,7 +44,7 @@ START_TEST(table_sizes_are_what_the_codecs_write)
     ck_assert_int_eq(proto_reply_size(PROTO_SHARE), (int)proto_put_handle(payload, &handle));
     ck_assert_int_eq(proto_request_size(PROTO_ATTACH), (int)proto_put_handle(payload, &handle));
     ck_assert_int_eq(proto_request_size(PROTO_RELEASE), (int)proto_put_u64(payload, 7));
-    ck_assert_int_eq(proto_reply_size(PROTO_RELEASE), 0);
+    ck_assert_int_eq(proto_reply_size(PROTO_RELEASE), -1); /* one-way */
     ck_assert_int_eq(proto_request_size(PROTO_POOL_INFO),
                      (int)proto_put_pool_name(payload, "p"));
     ck_assert_int_eq(proto_reply_size(PROTO_POOL_INFO),
@@ -145,7 +145,14 @@ START_TEST(share_attach_release_info_round_trip)
     len = proto_put_u64(payload, 0x0102030405060708ull);
     decode_ok(make_frame(PROTO_RELEASE, 0, len), 0, PROTO_RELEASE, len);
     ck_assert_uint_eq(proto_get_u64(frame + PROTO_HEADER_SIZE), 0x0102030405060708ull);
-    decode_ok(make_frame(PROTO_RELEASE, 1, 0), 1, PROTO_RELEASE, 0);
+    /* RELEASE is one-way: a success reply to it is malformed, while an
+     * error reply naming it (the answer to a frame the daemon could not
+     * read) still decodes. */
+    proto_header h;
+    ck_assert_int_eq(proto_decode_header(frame, make_frame(PROTO_RELEASE, 1, 0), 1, &h),
+                     MEMPOOL_EPROTO);
+    size_t n = proto_error_reply(frame, PROTO_RELEASE, 0, MEMPOOL_EPROTO);
+    ck_assert_int_eq(proto_decode_header(frame, n, 1, &h), 0);
 
     char pool[PROTO_POOL_NAME_MAX + 1];
     len = proto_put_pool_name(payload, "big");
@@ -196,7 +203,7 @@ START_TEST(malformed_headers_are_refused)
     for (size_t short_len = 0; short_len < n; short_len++)
         ck_assert_int_eq(proto_decode_header(frame, short_len, 0, &h), MEMPOOL_EPROTO);
     ck_assert_int_eq(proto_decode_header(frame, n + 1, 0, &h), MEMPOOL_EPROTO);
-    /* The same frame read as a reply: RELEASE replies have no payload. */
+    /* The same frame read as a reply: RELEASE is never replied to. */
     ck_assert_int_eq(proto_decode_header(frame, n, 1, &h), MEMPOOL_EPROTO);
 
     static const uint64_t bad_types[] = { 0, 7, 0x100, 0xFFFF };
@@ -451,7 +458,8 @@ static void fuzz_one(size_t len, int is_reply)
 static size_t mutated_frame(int is_reply)
 {
     uint16_t type = (uint16_t)(1 + rng_next() % 6);
-    size_t len = (size_t)(is_reply ? proto_reply_size(type) : proto_request_size(type));
+    int size = is_reply ? proto_reply_size(type) : proto_request_size(type);
+    size_t len = size > 0 ? (size_t)size : 0; /* a one-way request's reply: none */
     for (size_t i = 0; i < len; i++)
         payload[i] = (rng_next() % 4 == 0) ? (unsigned char)rng_next() : 0;
     size_t n = make_frame(type, is_reply, len);
