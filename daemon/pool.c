@@ -40,7 +40,7 @@ void pool_set_limit_release(pool_set *s, pool_limit_release_fn *fn, void *arg)
 static int limit_need(const pool *p, uint64_t request, uint64_t reused_warm,
                       uint64_t *need)
 {
-    int rc = scavenge_limit_need(p->cfg->limit, p->in_use, p->warm - reused_warm,
+    int rc = scavenge_limit_need(p->cfg->limit, p->in_use, p->warm.bytes - reused_warm,
                                  request, need);
     return rc == 0 ? 0 : MEMPOOL_ENOMEM;
 }
@@ -90,9 +90,19 @@ static block *block_struct(pool *p, uint64_t start, uint64_t npages)
     return b;
 }
 
-/* A range whose memory could not be given back stays out of the arena:
- * it is still mapped, and handing it out again would map over it. */
-bool pool_block_unmap(pool *p, block *b)
+static void block_close_backing(pool *p, block *b)
+{
+    if (b->backing.fd >= 0 && b->backing.fd != p->shared.fd)
+        p->set->backings--;
+    mem_backing_close(&b->backing);
+}
+
+/* Gives a block's memory back to the OS and its pages back to the pool's
+ * free runs (stamped when it was freed), and frees the struct; false when
+ * the memory could not be given back. A range whose memory could not be
+ * given back stays out of the arena: it is still mapped, and handing it
+ * out again would map over it. */
+static bool block_unmap(pool *p, block *b)
 {
     int rc = mem_fault(p->region, b->addr, b->size, &b->backing);
     if (rc != 0)
@@ -101,16 +111,20 @@ bool pool_block_unmap(pool *p, block *b)
     else if (arena_free(p->arena, b->start, b->npages, b->freed_at) != 0)
         log_error("pool %s: cannot return %llu bytes of address space to the arena",
                   p->cfg->name, (unsigned long long)b->size);
-    pool_block_close_backing(p, b);
+    block_close_backing(p, b);
     free(b);
     return rc == 0;
 }
 
-void pool_block_close_backing(pool *p, block *b)
+/* Gives a warm block back whole; returns the Ready bytes released. */
+static uint64_t warm_block_drop(pool *p, block *b)
 {
-    if (b->backing.fd >= 0 && b->backing.fd != p->shared.fd)
-        p->set->backings--;
-    mem_backing_close(&b->backing);
+    uint64_t ready = b->ready_pages * p->page;
+    warm_block_detach(&p->warm, b);
+    if (!block_unmap(p, b))
+        return 0;
+    p->released += ready;
+    return ready;
 }
 
 /* Every block of a block-isolation pool holds a descriptor (its memfd) and
@@ -123,8 +137,8 @@ static bool backing_room(pool_set *s)
 {
     for (size_t i = 0; s->max_backings != 0 && s->backings >= s->max_backings && i < s->npools;
          i++)
-        while (s->backings >= s->max_backings && s->pools[i].warm_head != NULL)
-            warm_block_drop(&s->pools[i], s->pools[i].warm_head);
+        while (s->backings >= s->max_backings && warm_block_oldest(&s->pools[i].warm) != NULL)
+            warm_block_drop(&s->pools[i], warm_block_oldest(&s->pools[i].warm));
     return s->max_backings == 0 || s->backings < s->max_backings;
 }
 
@@ -151,8 +165,8 @@ static void log_map_failure(const pool *p, uint64_t bytes, int rc)
 static int take_pages(pool *p, uint64_t npages, uint64_t *start)
 {
     int rc = arena_alloc(p->arena, npages, start);
-    while (rc == -ENOMEM && p->warm_tail != NULL) {
-        warm_block_drop(p, p->warm_tail);
+    while (rc == -ENOMEM && warm_block_newest(&p->warm) != NULL) {
+        warm_block_drop(p, warm_block_newest(&p->warm));
         rc = arena_alloc(p->arena, npages, start);
     }
     return rc;
@@ -171,7 +185,7 @@ static int block_map_own(pool *p, block *b)
         return 0;
     if (mem_region_state(p->region, b->addr) != MEM_RESERVED)
         mem_fault(p->region, b->addr, b->size, &b->backing);
-    pool_block_close_backing(p, b);
+    block_close_backing(p, b);
     return rc;
 }
 
@@ -230,42 +244,34 @@ static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
 {
     if (!(flags & MEMPOOL_ALLOC_DIRTY) && npages * p->page > POOL_CLEAR_INLINE_MAX)
         return NULL;
-    block *b = warm_block_find(p, npages, uid);
+    block *b = warm_block_find(&p->warm, npages, uid);
     if (b == NULL)
         return NULL;
     uint64_t ready = b->ready_pages * p->page, prepared = b->size - ready, need;
     if (limit_need(p, b->size, ready, &need) != 0)
         return NULL;
-    warm_block_detach(p, b);
+    warm_block_detach(&p->warm, b);
     if (prepared > 0 && warm_block_refill(p, b, prepared) != 0) {
-        if (pool_block_unmap(p, b))
+        if (block_unmap(p, b))
             p->released += ready;
         return NULL;
     }
     bool dirty = flags & MEMPOOL_ALLOC_DIRTY;
     if (!dirty)
-        pool_clear(p, b->addr, ready, &b->backing);
+        warm_clear(&p->warm, b->addr, ready, &b->backing);
     if (!dirty && prepared > 0 && mem_need_zero_after_unused())
         memset(b->addr + ready, 0, prepared);
     return b;
 }
 
-/* Where released memory reads as zeros (a punched hole on Linux), giving
- * the pages back and taking them again clears them in one call whose cost
- * follows what is resident, where memset would first fault in every page
- * a client never touched (and grow the daemon's RSS by them). Elsewhere
- * (Darwin's MADV_FREE_REUSABLE keeps contents) memset clears them. */
-void pool_clear(pool *p, char *v, uint64_t n, const mem_backing *bk)
-{
-    if (n == 0)
-        return;
-    if (!mem_need_zero_after_unused() && mem_unused(p->region, v, n, bk) == 0 &&
-        mem_used(p->region, v, n, n) == 0)
-        return;
-    memset(v, 0, n);
-}
-
 /* ---- pool isolation: pages of the shared backing ------------------------- */
+
+/* pool isolation: where addr lies in the pool's one backing. */
+static mem_backing pool_shared_backing_at(const pool *p, const char *addr)
+{
+    return (mem_backing){ .fd = p->shared.fd,
+                          .offset = p->shared.offset + (uint64_t)(addr - p->base) };
+}
 
 /* The first run of one memory state at v (within n bytes), in OS pages. */
 static size_t state_run(const pool *p, const char *v, size_t n, mem_state *st)
@@ -328,7 +334,7 @@ static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **o
     uint64_t start, need, bytes = npages * p->page;
     if (arena_alloc(p->arena, npages, &start) != 0)
         return MEMPOOL_ENOMEM;
-    uint64_t reused = warm_pages_in(p, start, npages) * p->page;
+    uint64_t reused = warm_pages_in(&p->warm, start, npages) * p->page;
     block *b = NULL;
     if (limit_need(p, bytes, reused, &need) != 0 ||
         (b = block_struct(p, start, npages)) == NULL) {
@@ -337,7 +343,7 @@ static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **o
     }
     /* Darwin clears a block with released pages whole, warm ones too. */
     bool clear_whole = reused < bytes && mem_need_zero_after_unused();
-    warm_pages_take(p, start, npages, clear_warm && !clear_whole);
+    warm_pages_take(&p->warm, start, npages, clear_warm && !clear_whole);
     int rc = limit_release(p, need) ? shared_make_ready(p, b, bytes - reused) : -ENOMEM;
     if (rc != 0) {
         shared_unwind(p, b);
@@ -403,13 +409,50 @@ void pool_block_retire(block *b, uint64_t now)
     }
     b->id = 0;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK) {
-        warm_block_push(p, b, now);
+        /* Out of memory for the warm set: give the block back rather than
+         * keep memory the scavenger could not find. */
+        if (!warm_block_push(&p->warm, b, now) && block_unmap(p, b))
+            p->released += b->size;
         return;
     }
     arena_free(p->arena, b->start, b->npages, now);
-    warm_pages_push(p, b->start, b->npages, now);
+    p->released += warm_pages_push(&p->warm, b->start, b->npages, now);
     free(b);
 }
+
+/* ---- giving warm memory back ---------------------------------------------- */
+
+static uint64_t release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before,
+                             bool whole_blocks)
+{
+    uint64_t done = 0;
+    while (done < max_bytes) {
+        block *drop;
+        uint64_t got = warm_release_step(&p->warm, max_bytes - done, idle_before,
+                                         whole_blocks, &drop);
+        if (drop != NULL && !block_unmap(p, drop))
+            got = 0;
+        if (got == 0)
+            break;
+        p->released += got;
+        done += got;
+    }
+    return done;
+}
+
+uint64_t pool_release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before)
+{
+    return release_warm(p, max_bytes, idle_before, true);
+}
+
+uint64_t pool_release_warm_part(pool *p, uint64_t max_bytes, uint64_t idle_before)
+{
+    return release_warm(p, max_bytes, idle_before, false);
+}
+
+uint64_t pool_warm_bytes(const pool *p) { return p->warm.bytes; }
+
+uint64_t pool_warm_oldest(const pool *p) { return warm_oldest(&p->warm); }
 
 /* ---- pools and the set ------------------------------------------------- */
 
@@ -418,9 +461,7 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
     p->cfg = cfg;
     p->page = cfg->page;
     p->shared = MEM_BACKING_ANON;
-    int rc = pool_warm_init(p);
-    if (rc == 0)
-        rc = mem_reserve(NULL, cfg->reserve, &p->region);
+    int rc = mem_reserve(NULL, cfg->reserve, &p->region);
     if (rc == 0) {
         p->base = mem_region_base(p->region);
         if (cfg->huge_pages)
@@ -432,6 +473,9 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
         snprintf(name, sizeof name, "mempoold:%s", cfg->name);
         rc = mem_backing_new(name, cfg->reserve, &p->shared);
     }
+    if (rc == 0)
+        rc = warm_set_init(&p->warm, cfg->name, p->page, cfg->reserve / p->page, p->region,
+                           cfg->isolation == POLICY_ISOLATION_POOL ? &p->shared : NULL);
     if (rc != 0)
         snprintf(err, errlen, "pool %s: cannot reserve %llu bytes: %s", cfg->name,
                  (unsigned long long)cfg->reserve, strerror(-rc));
@@ -442,7 +486,13 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
  * outlive the daemon: unmap and close, but never punch a backing here. */
 static void pool_close(pool *p)
 {
-    pool_warm_destroy(p);
+    for (block *b; p->warm.runs != NULL && (b = warm_block_oldest(&p->warm)) != NULL;) {
+        warm_block_detach(&p->warm, b);
+        block_close_backing(p, b);
+        free(b);
+    }
+    if (p->warm.runs != NULL)
+        warm_set_destroy(&p->warm);
     if (p->arena != NULL)
         arena_destroy(p->arena);
     if (p->region != NULL)
@@ -521,7 +571,7 @@ static uint64_t backing_resident(const pool *p)
     if (p->cfg->isolation == POLICY_ISOLATION_POOL)
         return (uint64_t)mem_backing_resident(&p->shared);
     uint64_t total = 0;
-    for (block *b = p->warm_head; b != NULL; b = b->warm_next)
+    for (block *b = p->warm.head; b != NULL; b = b->warm_next)
         total += (uint64_t)mem_backing_resident(&b->backing);
     const idtable *t = &p->set->blocks;
     for (size_t i = 0; i < t->cap; i++) {
@@ -540,12 +590,12 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .quota = p->cfg->quota,
         .page_size = p->page,
         .in_use = p->in_use,
-        .warm = p->warm,
+        .warm = p->warm.bytes,
         .released = p->released,
         .blocks = p->blocks,
         .holders = p->holders,
         .largest_free_run = arena_largest_free(p->arena) * p->page,
-        .free_bytes = arena_free_pages(p->arena) * p->page + p->warm_held,
+        .free_bytes = arena_free_pages(p->arena) * p->page + p->warm.held,
         .backing_resident = backing_resident(p),
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,

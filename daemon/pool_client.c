@@ -291,7 +291,7 @@ int pool_client_info(const pool_client *c, const char *name, mempool_info *out)
         .page_size = p->page,
         .limit = p->cfg->limit,
         .in_use = p->in_use,
-        .warm = p->warm,
+        .warm = p->warm.bytes,
         .quota = p->cfg->quota,
         .client_use = c->use[p->index],
         .released = p->released,

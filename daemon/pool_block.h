@@ -1,0 +1,30 @@
+/* A block as the pool modules see it (pool.c, pool_client.c, pool_warm.c).
+ * Not for other modules: they use pool.h. */
+#ifndef MEMPOOL_POOL_BLOCK_H
+#define MEMPOOL_POOL_BLOCK_H
+
+#include <stdint.h>
+
+#include "mem.h"
+
+typedef struct pool pool;
+typedef struct handle_entry handle_entry;
+
+typedef struct block {
+    uint64_t id;
+    pool *pool;
+    uint64_t start, npages; /* in pool pages */
+    char *addr;             /* the daemon's mapping */
+    uint64_t size;
+    mem_backing backing;    /* own (block isolation) or the pool's */
+    uint32_t exposed_uid;   /* the uid of every holder so far, or MIXED */
+    uint32_t holders;
+    uint64_t freed_at;      /* warm blocks: when the last holder let go */
+    uint64_t ready_pages;   /* warm blocks: the Ready prefix; the scavenger
+                               released the rest, from the top down */
+    struct block *warm_prev, *warm_next; /* warm list, oldest first */
+    struct block *size_next;             /* warm blocks of the same size */
+    handle_entry *handles;               /* handles naming this block */
+} block;
+
+#endif
