@@ -271,6 +271,18 @@ static int no_such_pool(admin_call *c, const char *name)
     return -1;
 }
 
+static void write_uid_use(uint32_t uid, uint32_t clients, uint64_t use, void *arg)
+{
+    json_writer *w = arg;
+    json_object_begin(w);
+    json_kv_uint(w, "uid", uid);
+    json_kv_uint(w, "clients", clients);
+    json_kv_uint(w, "bytes", use);
+    json_object_end(w);
+}
+
+/* One pool, and what each connected uid holds in it across its
+ * connections (what its quota counts). */
 static int cmd_pool(admin_call *c)
 {
     const pool *p = pool_set_find(c->d->pools, c->argv[1]);
@@ -279,6 +291,10 @@ static int cmd_pool(admin_call *c)
     admin_reply_ok(c->out);
     json_key(c->out, "pool");
     write_pool(c->out, p);
+    json_key(c->out, "uids");
+    json_array_begin(c->out);
+    pool_foreach_uid(c->d->pools, p, write_uid_use, c->out);
+    json_array_end(c->out);
     return 0;
 }
 
@@ -308,6 +324,16 @@ static void write_client(const server_client_info *ci, void *arg)
     for (size_t i = 0; i < pool_set_count(walk->d->pools); i++) {
         const pool *p = pool_set_at(walk->d->pools, i);
         uint64_t use = pool_client_use(ci->account, p);
+        if (use > 0)
+            json_kv_uint(w, pool_name(p), use);
+    }
+    json_object_end(w);
+    /* What the quota counts: everything the uid holds, all connections. */
+    json_key(w, "uid_pools");
+    json_object_begin(w);
+    for (size_t i = 0; i < pool_set_count(walk->d->pools); i++) {
+        const pool *p = pool_set_at(walk->d->pools, i);
+        uint64_t use = pool_client_uid_use(ci->account, p);
         if (use > 0)
             json_kv_uint(w, pool_name(p), use);
     }
@@ -442,6 +468,10 @@ static int cmd_reload(admin_call *c)
                           "these changes need a restart; the running policy stays");
         write_lines(c->out, "changes", msg, ")");
         write_lines(c->out, "needs_restart", msg, " (needs restart)");
+        return -1;
+    }
+    if (rc == -ERANGE) {
+        admin_reply_error(c->out, "over-os-limits", "%s; the running policy stays", msg);
         return -1;
     }
     admin_reply_error(c->out, "invalid-policy", "%s is not valid; the running policy stays",

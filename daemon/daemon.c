@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "budget.h"
 #include "activation.h"
 #include "handoff.h"
 #include "handoff_service.h"
@@ -49,6 +50,33 @@ static bool adds_a_pool(const policy *old, const policy *new_)
     return false;
 }
 
+/* RLIMIT_NOFILE as it is now (a reload reads it again: an administrator
+ * may have changed it with prlimit); UINT64_MAX when there is none. */
+static uint64_t nofile_now(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
+/* The connections and block backings the policy gets within the OS
+ * limits; -ERANGE (with why) when its max_clients does not fit. */
+static int plan_budget(const policy *pol, budget *out, char *why, size_t len)
+{
+    return budget_plan(pol, nofile_now(), mem_os_mapping_limit(), out, why, len);
+}
+
+static void apply_budget(daemon_state *d, const policy *pol, const budget *b)
+{
+    d->max_clients = b->max_clients;
+    pool_set_limit_backings(d->pools, b->backings);
+    pool_set_uid_share(d->pools, pol->backings_per_uid);
+    log_info("descriptors: %u clients, %llu block backings (a uid at most %u.%u%% of them)",
+             (unsigned)b->max_clients, (unsigned long long)b->backings,
+             (unsigned)(pol->backings_per_uid / 10), (unsigned)(pol->backings_per_uid % 10));
+}
+
 static int reload_policy(daemon_state *d, char *msg, size_t len);
 
 int daemon_reload(daemon_state *d, char *msg, size_t len)
@@ -78,7 +106,14 @@ static int reload_policy(daemon_state *d, char *msg, size_t len)
         policy_free(next);
         return -EBUSY;
     }
+    budget b;
+    if (plan_budget(next, &b, msg, len) != 0) {
+        log_error("reload of %s refused; the running policy stays:\n%s", d->policy_path, msg);
+        policy_free(next);
+        return -ERANGE;
+    }
     pool_set_apply(d->pools, next);
+    apply_budget(d, next, &b);
     scavenger_policy_changed(d);
     log_set_level((log_level)next->log_level);
     policy_free(d->pol);
@@ -237,25 +272,6 @@ void daemon_shutdown(daemon_state *d)
     uv_stop(d->loop);
 }
 
-/* How many block backings (each a descriptor and a mapping) the pools may
- * hold open: what the process may open, less a descriptor per client and
- * a margin for the rest; and at most half the kernel's mappings, since a
- * block can split its pool's reservation in two. 0: no limit. */
-static uint64_t backing_budget(const policy *pol)
-{
-    struct rlimit rl;
-    uint64_t budget = 0;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        uint64_t others = (uint64_t)pol->max_clients + 256;
-        budget = rl.rlim_cur > others + 64 ? rl.rlim_cur - others : 64;
-    }
-    int64_t maps = mem_os_mapping_limit();
-    uint64_t by_maps = maps > 4096 ? (uint64_t)maps / 2 - 1024 : 1024;
-    if (maps > 0 && (budget == 0 || by_maps < budget))
-        budget = by_maps;
-    return budget;
-}
-
 static int serve(daemon_state *d)
 {
     char err[512];
@@ -263,9 +279,11 @@ static int serve(daemon_state *d)
         log_error("%s", err);
         return 1;
     }
-    uint64_t budget = backing_budget(d->pol);
-    pool_set_limit_backings(d->pools, budget);
-    log_info("block backings: at most %llu open at once", (unsigned long long)budget);
+    budget b;
+    char why[512];
+    if (plan_budget(d->pol, &b, why, sizeof why) != 0)
+        log_warn("%s; serving that many", why);
+    apply_budget(d, d->pol, &b);
     size_t started = start_modules(d);
     if (started < NMODULES) {
         stop_modules(d, started);

@@ -17,6 +17,7 @@ typedef struct daemon_state {
     policy *pol;          /* the policy in force */
     char *policy_path;    /* re-read by reload */
     pool_set *pools;
+    uint32_t max_clients; /* the policy's, clamped to RLIMIT_NOFILE (budget.h) */
     server *srv;
     int listen_fd;        /* the client socket */
     bool listen_path_owned; /* bound by us (not the service manager's) */
@@ -38,6 +39,8 @@ uint64_t daemon_now_ns(void);
  * returned; otherwise the running policy stays and `msg` says why. `msg`
  * also lists what changed. */
 int daemon_reload(daemon_state *d, char *msg, size_t len);
+/* (-EINVAL: the file has errors; -EBUSY: a change needs a restart;
+ * -ERANGE: limits.max_clients does not fit in RLIMIT_NOFILE, budget.h.) */
 /* Stops accepting, answers what is already queued, closes every session
  * and lets the loop end. */
 void daemon_shutdown(daemon_state *d);

@@ -32,9 +32,8 @@ static size_t find_slot(const idtable *t, uint64_t key)
     return i;
 }
 
-static int grow(idtable *t)
+static int resize(idtable *t, size_t cap)
 {
-    size_t cap = t->cap ? t->cap * 2 : 64;
     idtable bigger = { calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(void *)), cap, t->count };
     if (bigger.keys == NULL || bigger.values == NULL) {
         free(bigger.keys);
@@ -59,7 +58,7 @@ int idtable_put(idtable *t, uint64_t key, void *value)
     if (key == 0)
         return -EINVAL;
     /* Keep the load at most 1/2 so probes stay short. */
-    if ((t->count + 1) * 2 > t->cap && grow(t) != 0)
+    if ((t->count + 1) * 2 > t->cap && resize(t, t->cap ? t->cap * 2 : 64) != 0)
         return -ENOMEM;
     size_t i = find_slot(t, key);
     if (t->keys[i] == key)
@@ -76,6 +75,18 @@ void *idtable_get(const idtable *t, uint64_t key)
         return NULL;
     size_t i = find_slot(t, key);
     return t->keys[i] == key ? t->values[i] : NULL;
+}
+
+/* A table gives its memory back as it empties: all of it at zero, half of
+ * it below a load of 1/8 (a shrink costs the size of the smaller table,
+ * and at least as many removals came before it: amortised O(1)). Out of
+ * memory for the smaller arrays, the table keeps the ones it has. */
+static void shrink(idtable *t)
+{
+    if (t->count == 0)
+        idtable_destroy(t);
+    else if (t->cap > 64 && t->count * 8 < t->cap)
+        (void)resize(t, t->cap / 2);
 }
 
 /* Backward-shift deletion: pull later entries of the probe run into the
@@ -101,5 +112,6 @@ void *idtable_remove(idtable *t, uint64_t key)
     t->keys[i] = 0;
     t->values[i] = NULL;
     t->count--;
+    shrink(t);
     return value;
 }

@@ -83,6 +83,16 @@ static int default_same_as_limit(policy_ctx *ctx, const policy_key *key, void *b
     return 0;
 }
 
+/* An eighth of the connections: eight users can each hold their whole
+   share at once, and root and the daemon's uid are never counted. */
+static int default_clients_per_uid(policy_ctx *ctx, const policy_key *key, void *base)
+{
+    (void)ctx;
+    uint32_t all = ((policy *)base)->max_clients;
+    *POLICY_FIELD(base, key, uint32_t) = all / 8 > 0 ? all / 8 : 1;
+    return 0;
+}
+
 /* ---- sections ------------------------------------------------------------------ */
 
 static const policy_enum_value log_levels[] = {
@@ -126,6 +136,16 @@ static const policy_key limits_keys[] = {
     { .name = "max_blocks_per_client", .type = POLICY_COUNT,
       .offset = offsetof(policy, max_blocks_per_client), .default_text = "65536", .min = 1,
       .max = 16777216, .help = "blocks one connection may hold" },
+    { .name = "max_clients_per_uid", .type = POLICY_COUNT,
+      .offset = offsetof(policy, max_clients_per_uid), .default_fn = default_clients_per_uid,
+      .min = 1, .max = 1000000,
+      .help = "connections one uid may open (not root or the daemon's uid); default: an "
+              "eighth of max_clients" },
+    { .name = "backings_per_uid", .type = POLICY_SHARE,
+      .offset = offsetof(policy, backings_per_uid), .default_text = "12.5%", .min = 1,
+      .max = 1000,
+      .help = "share of the daemon's block backings one uid may hold (not root or the "
+              "daemon's uid)" },
 };
 
 static const policy_key log_keys[] = {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "scavenge_policy.h"
@@ -132,14 +133,23 @@ static uint64_t warm_block_drop(pool *p, block *b)
  * them (from RLIMIT_NOFILE and the kernel's map count, see daemon.c). Past
  * that, warm blocks are given back first, any pool's, oldest first; then
  * the allocation is refused rather than the daemon running out of
- * descriptors for everyone. */
-static bool backing_room(pool_set *s)
+ * descriptors for everyone. The last sixteenth is kept for root and the
+ * daemon's uid, so that the users together cannot lock them out either
+ * (each user is also held to its share, in pool_client.c). */
+static uint64_t backings_allowed(const pool_set *s, uint32_t uid)
 {
-    for (size_t i = 0; s->max_backings != 0 && s->backings >= s->max_backings && i < s->npools;
-         i++)
-        while (s->backings >= s->max_backings && warm_block_oldest(&s->pools[i].warm) != NULL)
+    if (pool_uid_is_privileged(s, uid))
+        return s->max_backings;
+    return s->max_backings - s->max_backings / 16;
+}
+
+static bool backing_room(pool_set *s, uint32_t uid)
+{
+    uint64_t allowed = backings_allowed(s, uid);
+    for (size_t i = 0; s->max_backings != 0 && s->backings >= allowed && i < s->npools; i++)
+        while (s->backings >= allowed && warm_block_oldest(&s->pools[i].warm) != NULL)
             warm_block_drop(&s->pools[i], warm_block_oldest(&s->pools[i].warm));
-    return s->max_backings == 0 || s->backings < s->max_backings;
+    return s->max_backings == 0 || s->backings < allowed;
 }
 
 void pool_set_limit_backings(pool_set *s, uint64_t max)
@@ -189,12 +199,13 @@ static int block_map_own(pool *p, block *b)
     return rc;
 }
 
-static int own_block_new(pool *p, uint64_t npages, block **out)
+static int own_block_new(pool *p, uint64_t npages, uint32_t uid, block **out)
 {
     uint64_t start, need, bytes = npages * p->page;
-    if (!backing_room(p->set)) {
-        log_warn("pool %s: %llu block backings open, the most the daemon allows",
-                 p->cfg->name, (unsigned long long)p->set->backings);
+    if (!backing_room(p->set, uid)) {
+        log_warn("pool %s: refused uid %u: %llu block backings open, the most the daemon "
+                 "allows %s", p->cfg->name, (unsigned)uid, (unsigned long long)p->set->backings,
+                 pool_uid_is_privileged(p->set, uid) ? "" : "users (the rest is root's)");
         return MEMPOOL_ELIMIT;
     }
     if (limit_need(p, bytes, 0, &need) != 0 || take_pages(p, npages, &start) != 0)
@@ -369,7 +380,7 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
         b = warm_reuse(p, npages, uid, flags);
     if (b == NULL) {
         int rc = p->cfg->isolation == POLICY_ISOLATION_BLOCK
-                     ? own_block_new(p, npages, &b)
+                     ? own_block_new(p, npages, uid, &b)
                      : shared_block_new(p, npages, !(flags & MEMPOOL_ALLOC_DIRTY), &b);
         if (rc != 0)
             return rc;
@@ -510,6 +521,9 @@ int pool_set_new(const policy *pol, pool_set **out, char *err, size_t errlen)
     }
     idtable_init(&s->blocks);
     idtable_init(&s->handles);
+    idtable_init(&s->accounts);
+    s->daemon_uid = (uint32_t)geteuid();
+    s->backings_per_uid_permille = 1000;
     for (size_t i = 0; i < pol->npools; i++) {
         s->pools[i].set = s;
         s->pools[i].index = i;
@@ -534,6 +548,7 @@ void pool_set_free(pool_set *s)
         pool_close(&s->pools[i]);
     idtable_destroy(&s->blocks);
     idtable_destroy(&s->handles);
+    idtable_destroy(&s->accounts);
     free(s->pools);
     free(s);
 }

@@ -69,6 +69,17 @@ void pool_set_apply(pool_set *s, const policy *p);
 /* The most block backings (memfds, each also a mapping) the set keeps
  * open at once, live or warm; 0: no limit. */
 void pool_set_limit_backings(pool_set *s, uint64_t max);
+/* The share of those backings one uid may hold through its holds, in
+ * 1/1000 (root and the daemon's uid are not held to it; instead the last
+ * sixteenth of the budget is kept for them). */
+void pool_set_uid_share(pool_set *s, uint32_t backings_permille);
+/* Connections a uid has open, and whether it is root or the daemon's. */
+uint32_t pool_uid_clients(const pool_set *s, uint32_t uid);
+bool pool_uid_privileged(const pool_set *s, uint32_t uid);
+/* Per uid with a connection: bytes it holds in `p` across its connections
+ * (what the quota counts) and its connection count. */
+typedef void pool_uid_fn(uint32_t uid, uint32_t clients, uint64_t use, void *arg);
+void pool_foreach_uid(const pool_set *s, const pool *p, pool_uid_fn *fn, void *arg);
 size_t pool_set_count(const pool_set *s);
 pool *pool_set_at(const pool_set *s, size_t i);
 pool *pool_set_find(const pool_set *s, const char *name);
@@ -84,8 +95,11 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
 void pool_client_free(pool_client *c, uint64_t now);
 uint64_t pool_client_blocks(const pool_client *c);
 uint64_t pool_client_bytes(const pool_client *c);
-/* Bytes the client allocated in `p` and still holds (what its quota counts). */
+/* Bytes the client holds in `p` (allocated and attached). */
 uint64_t pool_client_use(const pool_client *c, const pool *p);
+/* Bytes the client's uid holds in `p` across all its connections: what
+ * the pool's quota counts. */
+uint64_t pool_client_uid_use(const pool_client *c, const pool *p);
 
 int pool_alloc(pool_client *c, const char *pool_name, uint64_t size,
                unsigned flags, uint64_t now, pool_grant *out);

@@ -26,8 +26,84 @@ struct pool_client {
     uint32_t max_blocks;
     uint64_t nholds, bytes;
     idtable holds; /* block id -> hold chain */
-    uint64_t *use; /* per pool: bytes of every hold (what the quota counts) */
+    uint64_t *use; /* per pool: bytes of every hold of this connection */
+    uid_account *account; /* its uid's, shared with its other connections */
 };
+
+/* ---- uid accounts ------------------------------------------------------------ */
+
+static uid_account *account_get(pool_set *s, uint32_t uid)
+{
+    uint64_t key = (uint64_t)uid + 1;
+    uid_account *a = idtable_get(&s->accounts, key);
+    if (a != NULL)
+        return a;
+    a = calloc(1, sizeof *a + (s->npools ? s->npools : 1) * sizeof a->use[0]);
+    if (a == NULL)
+        return NULL;
+    a->uid = uid;
+    if (idtable_put(&s->accounts, key, a) != 0) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void account_put(pool_set *s, uid_account *a)
+{
+    if (a != NULL && --a->clients == 0) {
+        idtable_remove(&s->accounts, (uint64_t)a->uid + 1);
+        free(a);
+    }
+}
+
+uint32_t pool_uid_clients(const pool_set *s, uint32_t uid)
+{
+    const uid_account *a = idtable_get(&s->accounts, (uint64_t)uid + 1);
+    return a != NULL ? a->clients : 0;
+}
+
+bool pool_uid_privileged(const pool_set *s, uint32_t uid)
+{
+    return pool_uid_is_privileged(s, uid);
+}
+
+void pool_set_uid_share(pool_set *s, uint32_t backings_permille)
+{
+    s->backings_per_uid_permille = backings_permille;
+}
+
+void pool_foreach_uid(const pool_set *s, const pool *p, pool_uid_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < s->accounts.cap; i++) {
+        const uid_account *a = s->accounts.values[i];
+        if (s->accounts.keys[i] != 0)
+            fn(a->uid, a->clients, a->use[p->index], arg);
+    }
+}
+
+/* A uid's share of the block backings: a fixed fraction of the budget, so
+ * that however the others behave each uid keeps its own (docs/daemon.md). */
+static uint64_t backings_share(const pool_set *s)
+{
+    uint64_t share = s->max_backings * s->backings_per_uid_permille / 1000;
+    return share > 0 ? share : 1;
+}
+
+static bool within_backing_share(const pool_client *c, const pool *p)
+{
+    const pool_set *s = c->set;
+    if (p->cfg->isolation != POLICY_ISOLATION_BLOCK || s->max_backings == 0 ||
+        pool_uid_is_privileged(s, c->uid) || c->account->backing_holds < backings_share(s))
+        return true;
+    log_warn("refused: uid %u holds %llu blocks with a backing of their own, its share "
+             "(limits.backings_per_uid) of the daemon's %llu; pool %s",
+             (unsigned)c->uid, (unsigned long long)c->account->backing_holds,
+             (unsigned long long)s->max_backings, p->cfg->name);
+    return false;
+}
+
+/* ---- clients ----------------------------------------------------------------- */
 
 pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
                              size_t ngids, uint32_t max_blocks)
@@ -36,10 +112,13 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
     if (c == NULL)
         return NULL;
     c->use = calloc(s->npools ? s->npools : 1, sizeof *c->use);
-    if (c->use == NULL) {
+    c->account = account_get(s, uid);
+    if (c->use == NULL || c->account == NULL) {
+        free(c->use);
         free(c);
         return NULL;
     }
+    c->account->clients++;
     c->set = s;
     c->uid = uid;
     c->ngids = ngids < CLIENT_MAX_GROUPS ? ngids : CLIENT_MAX_GROUPS;
@@ -53,6 +132,8 @@ static void hold_drop(pool_client *c, hold *h, uint64_t now)
 {
     block *b = h->blk;
     c->use[b->pool->index] -= b->size;
+    c->account->use[b->pool->index] -= b->size;
+    c->account->backing_holds -= b->pool->cfg->isolation == POLICY_ISOLATION_BLOCK;
     c->nholds--;
     c->bytes -= b->size;
     b->pool->holders--;
@@ -73,6 +154,7 @@ void pool_client_free(pool_client *c, uint64_t now)
         }
     }
     idtable_destroy(&c->holds);
+    account_put(c->set, c->account);
     free(c->use);
     free(c);
 }
@@ -86,9 +168,15 @@ uint64_t pool_client_use(const pool_client *c, const pool *p)
     return c->use[p->index];
 }
 
-/* Every hold counts toward the client's quota, an attach as much as an
- * allocation: otherwise two connections could pass a block back and forth
- * (allocate, share, attach, release) and hold any amount uncounted. */
+uint64_t pool_client_uid_use(const pool_client *c, const pool *p)
+{
+    return c->account->use[p->index];
+}
+
+/* Every hold counts toward the quota of the client's uid, an attach as
+ * much as an allocation, across all the uid's connections: otherwise two
+ * connections could pass a block back and forth (allocate, share, attach,
+ * release) and hold any amount uncounted, or simply each take a quota. */
 static int hold_add(pool_client *c, block *b, unsigned prot)
 {
     hold *h = calloc(1, sizeof *h);
@@ -103,6 +191,8 @@ static int hold_add(pool_client *c, block *b, unsigned prot)
         return MEMPOOL_ENOMEM;
     }
     c->use[b->pool->index] += b->size;
+    c->account->use[b->pool->index] += b->size;
+    c->account->backing_holds += b->pool->cfg->isolation == POLICY_ISOLATION_BLOCK;
     c->nholds++;
     c->bytes += b->size;
     b->holders++;
@@ -152,9 +242,9 @@ static int check_alloc(const pool_client *c, const pool *p, uint64_t size)
     uint64_t rounded = (size + p->page - 1) / p->page * p->page;
     if (size > p->cfg->max_block || rounded > p->cfg->max_block)
         return MEMPOOL_E2BIG;
-    if (c->use[p->index] + rounded > p->cfg->quota)
+    if (c->account->use[p->index] + rounded > p->cfg->quota)
         return MEMPOOL_EDQUOT;
-    return 0;
+    return within_backing_share(c, p) ? 0 : MEMPOOL_ELIMIT;
 }
 
 int pool_alloc(pool_client *c, const char *name, uint64_t size, unsigned flags,
@@ -215,6 +305,14 @@ int pool_share(pool_client *c, uint64_t block_id, unsigned prot, mempool_handle 
         return MEMPOOL_ENOBLOCK;
     if ((held_prot(h) & prot) != prot)
         return MEMPOOL_EPERM;
+    /* The same block with the same protection has one handle, whoever
+     * asks and however often: the table stays at two entries per block
+     * at most, however often a client shares. */
+    for (const handle_entry *old = h->blk->handles; old != NULL; old = old->next)
+        if (old->prot == prot) {
+            *out = old->handle;
+            return 0;
+        }
     handle_entry *e = calloc(1, sizeof *e);
     if (e == NULL)
         return MEMPOOL_ENOMEM;
@@ -252,7 +350,7 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
         return MEMPOOL_EACCES;
     if (c->nholds >= c->max_blocks)
         return MEMPOOL_ELIMIT;
-    if (c->use[b->pool->index] + b->size > b->pool->cfg->quota)
+    if (c->account->use[b->pool->index] + b->size > b->pool->cfg->quota)
         return MEMPOOL_EDQUOT;
     unsigned prot = e->prot;
     /* A read-only user of the pool gets a read-only mapping, whatever the

@@ -37,6 +37,16 @@ struct pool {
     bool broken;                  /* a mapping failed other than for memory */
 };
 
+/* What one uid holds across all its connections: the quota and the shares
+ * count here (docs/daemon.md, "Fair shares"). Lives while the uid has a
+ * connection. */
+typedef struct uid_account {
+    uint32_t uid;
+    uint32_t clients;       /* its connections */
+    uint64_t backing_holds; /* its holds on blocks that keep a backing of their own */
+    uint64_t use[];         /* per pool: bytes of every hold (what the quota counts) */
+} uid_account;
+
 struct pool_set {
     pool *pools;
     size_t npools;
@@ -47,7 +57,17 @@ struct pool_set {
     void *limit_release_arg;
     uint64_t backings;     /* own backings open (block isolation), live or warm */
     uint64_t max_backings; /* 0: no limit */
+    uint32_t backings_per_uid_permille; /* a uid's share of max_backings */
+    uint32_t daemon_uid;   /* like root, never held to a uid's share */
+    idtable accounts;      /* uid + 1 -> uid_account */
 };
+
+/* Root and the daemon's own uid: the administrators, never held to a
+ * uid's share, and the last descriptors of every budget are theirs. */
+static inline bool pool_uid_is_privileged(const pool_set *s, uint32_t uid)
+{
+    return uid == 0 || uid == s->daemon_uid;
+}
 
 /* pool.c: memory. */
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,

@@ -391,7 +391,7 @@ static void session_ready(uv_poll_t *poll, int status, int events)
         session_close(s);
 }
 
-static session *session_new(server *srv, int fd)
+static session *session_new(server *srv, int fd, const peer_cred *cred)
 {
     session *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -403,8 +403,8 @@ static session *session_new(server *srv, int fd)
     clock_gettime(CLOCK_REALTIME, &now);
     s->connected_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     idtable_init(&s->sent_backings);
-    if (peer_credentials(fd, &s->cred) != 0 ||
-        (s->pc = pool_client_new(srv->d->pools, s->cred.uid, s->cred.groups, s->cred.ngroups,
+    s->cred = *cred;
+    if ((s->pc = pool_client_new(srv->d->pools, s->cred.uid, s->cred.groups, s->cred.ngroups,
                                  srv->d->pol->max_blocks_per_client)) == NULL ||
         uv_poll_init(srv->d->loop, &s->poll, fd) != 0) {
         pool_client_free(s->pc, 0);
@@ -424,14 +424,52 @@ static void refuse(server *srv, int fd, int status)
     srv->stats.refused++;
 }
 
+/* max_clients, less the slots kept for root and the daemon's uid (a
+ * sixteenth, at least one), and max_clients_per_uid for everyone else: no
+ * uid's connections can lock out another uid or the administrator. */
+static uint32_t clients_for_users(uint32_t max)
+{
+    uint32_t kept = max / 16 > 0 ? max / 16 : 1;
+    return max > kept ? max - kept : 0;
+}
+
+static bool admits(server *srv, const peer_cred *cred)
+{
+    const policy *pol = srv->d->pol;
+    uint32_t max = srv->d->max_clients;
+    if (pool_uid_privileged(srv->d->pools, cred->uid)) {
+        if (srv->stats.clients < max)
+            return true;
+        log_warn("refusing a client of uid %u: max_clients (%u) reached", (unsigned)cred->uid,
+                 (unsigned)max);
+        return false;
+    }
+    uint32_t mine = pool_uid_clients(srv->d->pools, cred->uid);
+    if (mine >= pol->max_clients_per_uid) {
+        log_warn("refusing a client of uid %u: it has %u connections, max_clients_per_uid",
+                 (unsigned)cred->uid, (unsigned)mine);
+        return false;
+    }
+    if (srv->stats.clients < clients_for_users(max))
+        return true;
+    log_warn("refusing a client of uid %u: %u connections open, max_clients (%u) less the "
+             "slots kept for root", (unsigned)cred->uid, (unsigned)srv->stats.clients,
+             (unsigned)max);
+    return false;
+}
+
 static void accept_one(server *srv, int fd)
 {
-    if (srv->stats.clients >= srv->d->pol->max_clients) {
-        log_warn("refusing a client: max_clients (%u) reached", (unsigned)srv->d->pol->max_clients);
+    peer_cred cred;
+    if (peer_credentials(fd, &cred) != 0) {
+        close(fd);
+        return;
+    }
+    if (!admits(srv, &cred)) {
         refuse(srv, fd, MEMPOOL_ELIMIT);
         return;
     }
-    session *s = session_new(srv, fd);
+    session *s = session_new(srv, fd, &cred);
     if (s == NULL) {
         refuse(srv, fd, MEMPOOL_ENOMEM);
         return;

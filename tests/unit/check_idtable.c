@@ -57,12 +57,40 @@ START_TEST(matches_a_model_under_churn)
 }
 END_TEST
 
+/* The table gives its memory back as it empties: smaller below 1/8 full,
+ * nothing at all when empty; every key stays findable on the way down. */
+START_TEST(shrinks_as_it_empties)
+{
+    enum { N = 100000 };
+    idtable t;
+    idtable_init(&t);
+    static int v;
+    for (uint64_t k = 1; k <= N; k++)
+        ck_assert_int_eq(idtable_put(&t, k, &v), 0);
+    size_t full = t.cap;
+    ck_assert_uint_ge(full, 2 * N);
+    for (uint64_t k = 1; k <= N - 100; k++)
+        ck_assert_ptr_eq(idtable_remove(&t, k), &v);
+    ck_assert_uint_le(t.cap, 1024);
+    for (uint64_t k = N - 99; k <= N; k++)
+        ck_assert_ptr_eq(idtable_get(&t, k), &v);
+    for (uint64_t k = N - 99; k <= N; k++)
+        ck_assert_ptr_eq(idtable_remove(&t, k), &v);
+    ck_assert_uint_eq(t.cap, 0);
+    ck_assert_ptr_null(t.keys);
+    ck_assert_int_eq(idtable_put(&t, 7, &v), 0);
+    ck_assert_ptr_eq(idtable_get(&t, 7), &v);
+    idtable_destroy(&t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("idtable");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, put_get_remove);
     tcase_add_test(tc, matches_a_model_under_churn);
+    tcase_add_test(tc, shrinks_as_it_empties);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -880,6 +880,7 @@ START_TEST(diff_live_changes)
                        buf, sizeof buf, &restart);
     ck_assert(!restart);
     ck_assert_str_eq(buf, "limits.max_clients: 1024 -> 10 (live)\n"
+                          "limits.max_clients_per_uid: 128 -> 1 (live)\n"
                           "log.level: info -> debug (live)\n"
                           "scavenger.idle: 30s -> 5s (live)\n"
                           "pools[a].limit: 2GiB -> 1GiB (live)\n"
@@ -887,7 +888,7 @@ START_TEST(diff_live_changes)
                           "pools[a].max_block: 2GiB -> 1GiB (live)\n"
                           "pools[a].access.users: [\"*\"] -> [\"root\"] (live)\n"
                           "pools[a].scavenger.idle: 30s -> 5s (live)\n");
-    ck_assert_int_eq(n, 8);
+    ck_assert_int_eq(n, 9);
 }
 END_TEST
 

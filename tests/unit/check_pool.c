@@ -574,6 +574,85 @@ START_TEST(backing_budget_gives_back_warm_blocks_then_refuses)
 }
 END_TEST
 
+/* Each user uid holds at most its share of the backings, and the users
+ * together leave the last sixteenth to root: no uid locks out another. */
+static int fill_until_refused(pool_client *c, int max)
+{
+    pool_grant g;
+    int n = 0;
+    while (n < max && pool_alloc(c, "blk", 4096, 0, 1, &g) == 0)
+        n++;
+    return n;
+}
+
+START_TEST(backing_shares_keep_room_for_other_uids_and_root)
+{
+    pool_set_limit_backings(set, 32);
+    pool_set_uid_share(set, 250); /* 8 each */
+    pool_client *users[4] = { client(1000), client(1001), client(1002), client(1003) };
+    ck_assert_int_eq(fill_until_refused(users[0], 100), 8);
+    ck_assert_int_eq(fill_until_refused(users[1], 100), 8);
+    ck_assert_int_eq(fill_until_refused(users[2], 100), 8);
+    /* 30 of 32 for users: the fourth gets what is left of theirs. */
+    ck_assert_int_eq(fill_until_refused(users[3], 100), 6);
+    pool_client *root = client(0);
+    ck_assert_int_eq(fill_until_refused(root, 100), 2);
+    for (int i = 0; i < 4; i++)
+        pool_client_free(users[i], 2);
+    pool_client_free(root, 2);
+    pool_set_limit_backings(set, 0);
+}
+END_TEST
+
+START_TEST(quota_counts_the_uid_across_its_connections)
+{
+    pool_client *a = client(1000), *b = client(1000), *other = client(1001);
+    pool_grant g;
+    const pool *blk = pool_set_find(set, "blk");
+    ck_assert_int_eq(pool_alloc(a, "blk", 16 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(a, "blk", 4 * MiB, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_alloc(b, "blk", 16 * MiB, 0, 1, &g), MEMPOOL_EDQUOT);
+    ck_assert_int_eq(pool_alloc(b, "blk", 12 * MiB, 0, 1, &g), 0);
+    ck_assert_uint_eq(pool_client_use(b, blk), 12 * MiB);
+    ck_assert_uint_eq(pool_client_uid_use(b, blk), 32 * MiB);
+    ck_assert_uint_eq(pool_uid_clients(set, 1000), 2);
+    /* Another uid has a quota of its own. */
+    ck_assert_int_eq(pool_alloc(other, "blk", 16 * MiB, 0, 1, &g), 0);
+    pool_client_free(a, 2);
+    ck_assert_uint_eq(pool_client_uid_use(b, blk), 12 * MiB);
+    ck_assert_uint_eq(pool_uid_clients(set, 1000), 1);
+    pool_client_free(b, 2);
+    pool_client_free(other, 2);
+    ck_assert_uint_eq(pool_uid_clients(set, 1000), 0);
+}
+END_TEST
+
+START_TEST(sharing_again_returns_the_same_handle)
+{
+    pool_client *c = client(1000), *peer = client(1000);
+    pool_grant g, ga;
+    mempool_handle ro, ro2, rw;
+    ck_assert_int_eq(pool_alloc(c, "blk", 4096, 0, 1, &g), 0);
+    ck_assert_int_eq(pool_share(c, g.block_id, MEMPOOL_READ, &ro), 0);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(pool_share(c, g.block_id, MEMPOOL_READ, &ro2), 0);
+        ck_assert_mem_eq(ro.bytes, ro2.bytes, sizeof ro.bytes);
+    }
+    ck_assert_int_eq(pool_share(c, g.block_id, MEMPOOL_READ | MEMPOOL_WRITE, &rw), 0);
+    ck_assert_mem_ne(ro.bytes, rw.bytes, sizeof ro.bytes);
+    /* Another holder asking for the same protection gets the same handle. */
+    ck_assert_int_eq(pool_attach(peer, &rw, &ga), 0);
+    ck_assert_int_eq(pool_share(peer, g.block_id, MEMPOOL_READ, &ro2), 0);
+    ck_assert_mem_eq(ro.bytes, ro2.bytes, sizeof ro.bytes);
+    /* Handles die with their block. */
+    ck_assert_int_eq(pool_release(c, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_release(peer, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_attach(peer, &ro, &ga), MEMPOOL_EBADHANDLE);
+    pool_client_free(c, 3);
+    pool_client_free(peer, 3);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -599,6 +678,9 @@ int main(void)
     tcase_add_test(tc, client_info_reports_its_share);
     tcase_add_test(tc, backing_budget_gives_back_warm_blocks_then_refuses);
     tcase_add_test(tc, large_blocks_are_not_cleared_inline);
+    tcase_add_test(tc, backing_shares_keep_room_for_other_uids_and_root);
+    tcase_add_test(tc, quota_counts_the_uid_across_its_connections);
+    tcase_add_test(tc, sharing_again_returns_the_same_handle);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

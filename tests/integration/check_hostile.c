@@ -1,0 +1,392 @@
+/* A hostile local user against the real daemon with the shipped limits:
+ * an unprivileged uid (nobody, or another uid a root test drops to) tries
+ * to take every daemon-wide resource, and root must keep being served.
+ * Each attack is a row of docs/daemon.md's "Fair shares"; each check reads
+ * what the kernel reports (the daemon's /proc/PID/fd, its memfds'
+ * st_blocks, /proc/PID/status) next to the daemon's own figures.
+ *
+ * Changing uid needs root: run as anyone else, the suite reports itself
+ * skipped to CTest (exit 77), never passed. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_run.h"
+#include "harness.h"
+
+#define KiB 1024ULL
+#define MiB (1024ULL * 1024)
+
+/* A second unprivileged uid next to nobody, with no passwd entry. */
+#define OTHER_UID 64000
+
+static fixture fx;
+
+static const char pools[] =
+    "pools:\n"
+    "  - name: default\n"
+    "    reserve: 4GiB\n"
+    "    limit: 1GiB\n"
+    "  - name: rootonly\n"
+    "    reserve: 1GiB\n"
+    "    limit: 256MiB\n"
+    "    access: { users: [root] }\n"
+    "  - name: shared\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    isolation: pool\n";
+
+static void setup(void) { fixture_start(&fx, pools); }
+
+static void teardown(void)
+{
+    ck_assert_int_eq(fixture_stop(&fx), 0); /* it never crashed */
+    fixture_cleanup(&fx);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static bool drop_to_uid(uid_t uid)
+{
+    return setgroups(0, NULL) == 0 && setgid((gid_t)uid) == 0 && setuid(uid) == 0;
+}
+
+static bool log_has(const char *a, const char *b)
+{
+    FILE *f = fopen(fx.log, "r");
+    char line[1024];
+    bool found = false;
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+
+/* The daemon's resident set, from /proc/PID/status (VmRSS). */
+static uint64_t daemon_rss(void)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)fx.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmRSS: %llu kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib * KiB;
+}
+
+/* The daemon's memfds: how many, and the bytes the kernel holds for them. */
+static void daemon_memfds(int *count, uint64_t *bytes)
+{
+    char dir[64], link[PATH_MAX], target[PATH_MAX];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)fx.pid);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    *count = 0;
+    *bytes = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        struct stat st;
+        if (n <= 0 || (target[n] = '\0', strncmp(target, "/memfd:", 7) != 0) ||
+            stat(link, &st) != 0)
+            continue;
+        (*count)++;
+        *bytes += (uint64_t)st.st_blocks * 512;
+    }
+    closedir(d);
+}
+
+/* One line to the admin socket, its one-line reply back (malloc'd). */
+static char *admin(const char *command)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    ck_assert_uint_lt(strlen(fx.admin_socket), sizeof sa.sun_path);
+    memcpy(sa.sun_path, fx.admin_socket, strlen(fx.admin_socket) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct timeval tv = { .tv_sec = 20 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(write(fd, command, strlen(command)), (ssize_t)strlen(command));
+    ck_assert_int_eq(write(fd, "\n", 1), 1);
+    size_t cap = 1 << 16, len = 0;
+    char *reply = malloc(cap);
+    char c;
+    while (len + 1 < cap && read(fd, &c, 1) == 1 && c != '\n')
+        reply[len++] = c;
+    reply[len] = '\0';
+    close(fd);
+    ck_assert_msg(len > 0, "no reply to %s", command);
+    return reply;
+}
+
+static void root_keeps_allocating(const char *pool, int n)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    for (int i = 0; i < n; i++) {
+        int rc = mempool_alloc(c, pool, 4 * KiB, 0, &b);
+        ck_assert_msg(rc == 0, "root's alloc %d in %s: %s", i, pool, mempool_strerror(rc));
+        memset(b.addr, 0x5a, b.size);
+    }
+    mempool_disconnect(c);
+}
+
+/* ---- blocks: the backing budget is shared between uids -------------------- */
+
+typedef struct hog {
+    uid_t uid;
+    int ready_fd;  /* the hog writes how many it got, then waits */
+    int limit;
+} hog;
+
+static void report(int fd, int value)
+{
+    if (write(fd, &value, sizeof value) != (ssize_t)sizeof value)
+        _exit(20);
+}
+
+static int hog_blocks(void *arg)
+{
+    hog *h = arg;
+    mempool_client *c;
+    mempool_block b;
+    if (!drop_to_uid(h->uid) || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    int n = 0, rc = 0;
+    while (n < h->limit && (rc = mempool_alloc(c, "default", 4 * KiB, 0, &b)) == 0)
+        n++;
+    report(h->ready_fd, n);
+    report(h->ready_fd, rc);
+    pause();
+    return 0;
+}
+
+static pid_t start_hog(int (*fn)(void *), hog *h, int *got, int *rc)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    h->ready_fd = p[1];
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(fn(h));
+    close(p[1]);
+    ck_assert_int_eq(read(p[0], got, sizeof *got), (ssize_t)sizeof *got);
+    ck_assert_int_eq(read(p[0], rc, sizeof *rc), (ssize_t)sizeof *rc);
+    close(p[0]);
+    return pid;
+}
+
+static void stop_hog(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+START_TEST(one_uid_cannot_take_every_block_backing)
+{
+    int fds_before = fixture_fd_count(&fx);
+    int got, rc, got2, rc2;
+    hog nobody = { .uid = 65534, .limit = 30000 }, other = { .uid = OTHER_UID, .limit = 30000 };
+    pid_t p1 = start_hog(hog_blocks, &nobody, &got, &rc);
+    fprintf(stderr, "hostile: nobody held %d 4 KiB blocks before %s\n", got, mempool_err_name(rc));
+    ck_assert_int_eq(rc, MEMPOOL_ELIMIT);
+    ck_assert(log_has("limits.backings_per_uid", "uid 65534"));
+    /* Another uid has a share of its own, and root keeps allocating in a
+     * pool nobody may use and in the one nobody filled. */
+    pid_t p2 = start_hog(hog_blocks, &other, &got2, &rc2);
+    ck_assert_int_eq(got2, got);
+    root_keeps_allocating("rootonly", 256);
+    root_keeps_allocating("default", 256);
+    ck_assert_int_lt(fixture_fd_count(&fx), 20000);
+    stop_hog(p1);
+    stop_hog(p2);
+    mempool_client *c = connect_or_die(&fx);
+    ck_assert_uint_eq(wait_in_use(c, "default", 0), 0);
+    mempool_disconnect(c);
+    (void)fds_before;
+}
+END_TEST
+
+/* ---- connections: max_clients_per_uid, slots kept for root ----------------- */
+
+static int hog_connections(void *arg)
+{
+    hog *h = arg;
+    if (!drop_to_uid(h->uid))
+        return 10;
+    int n = 0, rc = 0;
+    mempool_client *c;
+    while (n < h->limit && (rc = mempool_connect(fx.socket, &c)) == 0)
+        n++;
+    report(h->ready_fd, n);
+    report(h->ready_fd, rc);
+    pause();
+    return 0;
+}
+
+START_TEST(one_uid_cannot_take_every_connection)
+{
+    int got, rc, got2, rc2;
+    hog nobody = { .uid = 65534, .limit = 1100 }, other = { .uid = OTHER_UID, .limit = 1100 };
+    pid_t p1 = start_hog(hog_connections, &nobody, &got, &rc);
+    fprintf(stderr, "hostile: nobody held %d connections before %s\n", got, mempool_err_name(rc));
+    ck_assert_int_lt(got, 1024);
+    ck_assert_int_ne(rc, 0);
+    ck_assert(log_has("max_clients_per_uid", "uid 65534"));
+    pid_t p2 = start_hog(hog_connections, &other, &got2, &rc2);
+    ck_assert_int_eq(got2, got);
+    root_keeps_allocating("default", 16);
+    stop_hog(p1);
+    stop_hog(p2);
+}
+END_TEST
+
+/* ---- handles: sharing again does not grow the daemon ----------------------- */
+
+static int share_a_lot(void *arg)
+{
+    int n = *(int *)arg;
+    mempool_client *c;
+    mempool_block b;
+    mempool_handle h, first;
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    if (mempool_alloc(c, "default", 4 * KiB, 0, &b) != 0 ||
+        mempool_share(c, &b, MEMPOOL_READ, &first) != 0)
+        return 11;
+    for (int i = 0; i < n; i++)
+        if (mempool_share(c, &b, i % 2 ? MEMPOOL_READ : MEMPOOL_READ | MEMPOOL_WRITE, &h) != 0)
+            return 12;
+    return 0;
+}
+
+START_TEST(sharing_one_block_again_and_again_costs_nothing)
+{
+    int n = 200000;
+    uint64_t before = daemon_rss();
+    ck_assert(exited_ok(run_child(share_a_lot, &n)));
+    uint64_t after = daemon_rss();
+    fprintf(stderr, "hostile: daemon RSS %llu KiB -> %llu KiB after %d SHAREs\n",
+            (unsigned long long)(before / KiB), (unsigned long long)(after / KiB), n);
+    ck_assert_uint_lt(after, before + 2 * MiB);
+}
+END_TEST
+
+/* ---- clients killed anywhere ------------------------------------------------ */
+
+static int churn_until_killed(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    mempool_client *c;
+    if (((seed & 1) && !drop_to_nobody()) || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    mempool_block held[8];
+    int n = 0;
+    for (;;) {
+        const char *pool = rand_r(&seed) % 3 == 0 ? "shared" : "default";
+        mempool_block b;
+        mempool_handle h;
+        if (mempool_alloc(c, pool, (1 + rand_r(&seed) % 64) * 4 * KiB, 0, &b) == 0) {
+            memset(b.addr, 0xee, b.size);
+            if (rand_r(&seed) % 2)
+                mempool_share(c, &b, MEMPOOL_READ, &h);
+            if (n == 8)
+                mempool_release(c, &held[--n]);
+            held[n++] = b;
+        }
+        if (n > 0 && rand_r(&seed) % 3 == 0)
+            mempool_release(c, &held[--n]);
+    }
+}
+
+static void baseline(int *fds, int *memfds, uint64_t *memfd_bytes)
+{
+    *fds = fixture_fd_count(&fx);
+    daemon_memfds(memfds, memfd_bytes);
+}
+
+START_TEST(three_hundred_clients_killed_anywhere_leave_nothing)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_info info;
+    ck_assert_int_eq(mempool_pool_info(c, "default", &info), 0);
+    int fds0, memfds0;
+    uint64_t bytes0;
+    baseline(&fds0, &memfds0, &bytes0);
+    unsigned seed = 42;
+    for (int round = 0; round < 10; round++) {
+        pid_t kids[30];
+        for (int i = 0; i < 30; i++) {
+            fflush(NULL);
+            kids[i] = fork();
+            ck_assert_int_ge(kids[i], 0);
+            if (kids[i] == 0)
+                _exit(churn_until_killed((void *)(uintptr_t)(round * 30 + i + 1)));
+        }
+        for (int i = 0; i < 30; i++) {
+            sleep_ms(rand_r(&seed) % 4);
+            kill(kids[i], SIGKILL);
+        }
+        for (int i = 0; i < 30; i++)
+            waitpid(kids[i], NULL, 0);
+    }
+    ck_assert_uint_eq(wait_in_use(c, "default", 0), 0);
+    ck_assert_uint_eq(wait_in_use(c, "shared", 0), 0);
+    /* Warm memory goes back to the OS: what is left must be the baseline. */
+    free(admin("scavenge"));
+    ck_assert_int_eq(mempool_pool_info(c, "default", &info), 0);
+    ck_assert_uint_eq(info.warm, 0);
+    int fds, memfds;
+    uint64_t bytes;
+    fds = wait_fd_count(&fx, fds0);
+    daemon_memfds(&memfds, &bytes);
+    fprintf(stderr, "hostile: after 300 kills: fds %d (baseline %d), memfds %d (%d), memfd bytes "
+            "%llu (%llu)\n", fds, fds0, memfds, memfds0, (unsigned long long)bytes,
+            (unsigned long long)bytes0);
+    ck_assert_int_eq(fds, fds0);
+    ck_assert_int_eq(memfds, memfds0);
+    ck_assert_uint_eq(bytes, bytes0);
+    mempool_disconnect(c);
+}
+END_TEST
+
+int main(void)
+{
+    if (!running_as_root()) {
+        fprintf(stderr, "hostile: every check changes uid, which needs root: skipped\n");
+        return 77;
+    }
+    Suite *s = suite_create("hostile");
+    TCase *tc = tcase_create("hostile");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, one_uid_cannot_take_every_block_backing);
+    tcase_add_test(tc, one_uid_cannot_take_every_connection);
+    tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
+    tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
