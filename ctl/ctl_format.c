@@ -1,6 +1,7 @@
 #include "ctl_format.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +26,21 @@ void ctl_format_size(uint64_t bytes, char *buf, size_t len)
 
 /* ---- tables: columns as wide as their widest cell ------------------------ */
 
+/* A column of a table, and how it gives way to a narrow terminal: first
+ * the columns with the highest `drop` go (0: never), then `elastic` ones
+ * are cut, with "...", down to ELASTIC_MIN; a line still too long is cut
+ * at the width, so nothing ever wraps. */
+typedef struct column {
+    const char *header;
+    unsigned drop;
+    bool elastic;
+} column;
+
+#define ELASTIC_MIN 8
+#define ELLIPSIS "..."
+
 typedef struct table {
+    const column *cols;
     size_t ncols, nrows;
     char **cells; /* row-major; row 0 holds the headers */
 } table;
@@ -41,12 +56,12 @@ static void table_add(table *t, char cells[][CELL_MAX])
     t->nrows++;
 }
 
-static void table_init(table *t, const char *const *headers, size_t ncols)
+static void table_init(table *t, const column *cols, size_t ncols)
 {
     char row[TABLE_MAX_COLS][CELL_MAX];
-    *t = (table){ .ncols = ncols };
+    *t = (table){ .cols = cols, .ncols = ncols };
     for (size_t i = 0; i < ncols; i++)
-        snprintf(row[i], CELL_MAX, "%s", headers[i]);
+        snprintf(row[i], CELL_MAX, "%s", cols[i].header);
     table_add(t, row);
 }
 
@@ -56,22 +71,108 @@ static const char *cell(const table *t, size_t row, size_t col)
     return s != NULL ? s : "?";
 }
 
-/* Prints and frees the table. */
-static void table_print(FILE *f, table *t)
+static size_t shown_width(const table *t, const size_t *width, const bool *shown)
+{
+    size_t total = 0, n = 0;
+    for (size_t c = 0; c < t->ncols; c++)
+        if (shown[c]) {
+            total += width[c];
+            n++;
+        }
+    return n > 0 ? total + 2 * (n - 1) : 0;
+}
+
+/* Drops the columns that go first until the table fits `max`. */
+static void drop_columns(const table *t, const size_t *width, bool *shown, size_t max)
+{
+    while (shown_width(t, width, shown) > max) {
+        size_t victim = t->ncols;
+        for (size_t c = 0; c < t->ncols; c++)
+            if (shown[c] && t->cols[c].drop > 0 &&
+                (victim == t->ncols || t->cols[c].drop > t->cols[victim].drop))
+                victim = c;
+        if (victim == t->ncols)
+            return;
+        shown[victim] = false;
+    }
+}
+
+/* Narrows the widest elastic column, again and again, until it fits. */
+static void narrow_columns(const table *t, size_t *width, const bool *shown, size_t max)
+{
+    size_t total;
+    while ((total = shown_width(t, width, shown)) > max) {
+        size_t widest = t->ncols;
+        for (size_t c = 0; c < t->ncols; c++)
+            if (shown[c] && t->cols[c].elastic && width[c] > ELASTIC_MIN &&
+                (widest == t->ncols || width[c] > width[widest]))
+                widest = c;
+        if (widest == t->ncols)
+            return;
+        size_t spare = width[widest] - ELASTIC_MIN, excess = total - max;
+        width[widest] -= excess < spare ? excess : spare;
+    }
+}
+
+/* The length of the first `max` bytes of s, not cutting a UTF-8 character. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* One cell into line at *used, cut with "..." when wider than `w`, padded
+ * unless it is the last. */
+static void put_cell(char *line, size_t *used, const char *s, size_t w, bool last)
+{
+    size_t n = strlen(s);
+    if (n > w) {
+        n = utf8_prefix(s, w - strlen(ELLIPSIS));
+        *used += (size_t)sprintf(line + *used, "%.*s%s", (int)n, s, ELLIPSIS);
+        n += strlen(ELLIPSIS);
+    } else {
+        *used += (size_t)sprintf(line + *used, "%s", s);
+    }
+    if (!last)
+        *used += (size_t)sprintf(line + *used, "%*s", (int)(w - n + 2), "");
+}
+
+static void print_row(FILE *f, const table *t, size_t r, const size_t *width, const bool *shown,
+                      size_t max)
+{
+    char line[TABLE_MAX_COLS * (CELL_MAX + 2) + 1];
+    size_t used = 0, last = 0;
+    for (size_t c = 0; c < t->ncols; c++)
+        if (shown[c])
+            last = c;
+    for (size_t c = 0; c <= last; c++)
+        if (shown[c])
+            put_cell(line, &used, cell(t, r, c), width[c], c == last);
+    size_t n = max > 0 ? utf8_prefix(line, max) : used;
+    fprintf(f, "%.*s\n", (int)n, line);
+}
+
+/* Prints the table within `max` columns (0: no limit) and frees it. */
+static void table_print(FILE *f, table *t, size_t max)
 {
     size_t width[TABLE_MAX_COLS] = { 0 };
+    bool shown[TABLE_MAX_COLS];
+    for (size_t c = 0; c < t->ncols; c++)
+        shown[c] = true;
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols; c++)
             if (strlen(cell(t, r, c)) > width[c])
                 width[c] = strlen(cell(t, r, c));
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            if (c + 1 < t->ncols)
-                fprintf(f, "%-*s  ", (int)width[c], cell(t, r, c));
-            else
-                fprintf(f, "%s\n", cell(t, r, c));
-        }
+    if (max > 0) {
+        drop_columns(t, width, shown, max);
+        narrow_columns(t, width, shown, max);
     }
+    for (size_t r = 0; r < t->nrows; r++)
+        print_row(f, t, r, width, shown, max);
     for (size_t i = 0; i < t->nrows * t->ncols; i++)
         free(t->cells[i]);
     free(t->cells);
@@ -126,15 +227,20 @@ static void duration_cell(char *buf, size_t len, uint64_t ms)
 
 /* ---- commands ------------------------------------------------------------ */
 
-static void print_pools(FILE *f, const json_value *reply)
+/* On a narrow terminal the pool's name and what it uses stay longest. */
+static void print_pools(FILE *f, size_t max, const json_value *reply)
 {
-    static const char *const headers[] = { "POOL", "RESERVE", "LIMIT", "IN_USE", "WARM",
-                                           "RELEASED", "BLOCKS", "HOLDERS", "FREE",
-                                           "LARGEST_FREE", "PAGE", "HUGE", "RESIDENT" };
+    static const column cols[] = {
+        { "POOL", 0, true },      { "RESERVE", 5, false }, { "LIMIT", 0, false },
+        { "IN_USE", 0, false },   { "WARM", 0, false },    { "RELEASED", 6, false },
+        { "BLOCKS", 4, false },   { "HOLDERS", 7, false }, { "FREE", 8, false },
+        { "LARGEST_FREE", 9, false }, { "PAGE", 11, false }, { "HUGE", 12, false },
+        { "RESIDENT", 10, false },
+    };
     static const char *const size_keys[] = { "reserve", "limit", "in_use", "warm", "released" };
     const json_value *pools = json_get(reply, "pools");
     table t;
-    table_init(&t, headers, sizeof headers / sizeof headers[0]);
+    table_init(&t, cols, sizeof cols / sizeof cols[0]);
     for (size_t i = 0; pools != NULL && pools->type == JSON_ARRAY && i < pools->count; i++) {
         const json_value *p = pools->items[i];
         char row[TABLE_MAX_COLS][CELL_MAX];
@@ -150,7 +256,7 @@ static void print_pools(FILE *f, const json_value *reply)
         size_cell(row[12], p, "backing_resident");
         table_add(&t, row);
     }
-    table_print(f, &t);
+    table_print(f, &t, max);
 }
 
 static void print_kv_size(FILE *f, const char *label, const json_value *v, const char *key)
@@ -167,8 +273,9 @@ static void print_kv_count(FILE *f, const char *label, const json_value *v, cons
     fprintf(f, "%-18s%s\n", label, buf);
 }
 
-static void print_pool(FILE *f, const json_value *reply)
+static void print_pool(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     const json_value *p = json_get(reply, "pool");
     const json_value *sc = json_get(p, "scavenger");
     static const char *const sizes[] = { "reserve", "limit", "quota", "max_block", "page_size",
@@ -201,8 +308,9 @@ static void print_requests(FILE *f, const json_value *requests)
     fputc('\n', f);
 }
 
-static void print_stats(FILE *f, const json_value *reply)
+static void print_stats(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     const json_value *clients = json_get(reply, "clients");
     const json_value *mem = json_get(reply, "memory");
     const json_value *os = json_get(mem, "os_footprint");
@@ -247,13 +355,16 @@ static void pools_used_cell(char *buf, const json_value *pools)
     }
 }
 
-static void print_clients(FILE *f, const json_value *reply)
+static void print_clients(FILE *f, size_t max, const json_value *reply)
 {
-    static const char *const headers[] = { "ID", "PID", "UID", "GID", "BLOCKS", "BYTES",
-                                           "SINCE", "POOLS", "NAME" };
+    static const column cols[] = {
+        { "ID", 0, false },     { "PID", 0, false },   { "UID", 3, false },
+        { "GID", 5, false },    { "BLOCKS", 2, false }, { "BYTES", 0, false },
+        { "SINCE", 4, false },  { "POOLS", 1, true },   { "NAME", 0, true },
+    };
     const json_value *clients = json_get(reply, "clients");
     table t;
-    table_init(&t, headers, sizeof headers / sizeof headers[0]);
+    table_init(&t, cols, sizeof cols / sizeof cols[0]);
     for (size_t i = 0; clients != NULL && clients->type == JSON_ARRAY && i < clients->count; i++) {
         const json_value *c = clients->items[i];
         char row[TABLE_MAX_COLS][CELL_MAX];
@@ -269,15 +380,17 @@ static void print_clients(FILE *f, const json_value *reply)
         snprintf(row[8], CELL_MAX, "%s", name[0] != '\0' ? name : "-");
         table_add(&t, row);
     }
-    table_print(f, &t);
+    table_print(f, &t, max);
 }
 
-static void print_help(FILE *f, const json_value *reply)
+static void print_help(FILE *f, size_t max, const json_value *reply)
 {
-    static const char *const headers[] = { "COMMAND", "CHANGES", "WHAT" };
+    static const column cols[] = {
+        { "COMMAND", 0, true }, { "CHANGES", 1, false }, { "WHAT", 0, true },
+    };
     const json_value *cmds = json_get(reply, "commands");
     table t;
-    table_init(&t, headers, 3);
+    table_init(&t, cols, 3);
     for (size_t i = 0; cmds != NULL && cmds->type == JSON_ARRAY && i < cmds->count; i++) {
         const json_value *c = cmds->items[i];
         char row[TABLE_MAX_COLS][CELL_MAX];
@@ -288,7 +401,7 @@ static void print_help(FILE *f, const json_value *reply)
         snprintf(row[2], CELL_MAX, "%s", json_get_string(c, "help", ""));
         table_add(&t, row);
     }
-    table_print(f, &t);
+    table_print(f, &t, max);
 }
 
 static void print_lines(FILE *f, const char *title, const json_value *lines)
@@ -301,8 +414,9 @@ static void print_lines(FILE *f, const char *title, const json_value *lines)
             fprintf(f, "  %s\n", lines->items[i]->string);
 }
 
-static void print_scavenge(FILE *f, const json_value *reply)
+static void print_scavenge(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     const json_value *pools = json_get(reply, "pools");
     char size[32];
     ctl_format_size(json_get_uint(reply, "released", 0), size, sizeof size);
@@ -314,8 +428,9 @@ static void print_scavenge(FILE *f, const json_value *reply)
     }
 }
 
-static void print_reload(FILE *f, const json_value *reply)
+static void print_reload(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     const json_value *changes = json_get(reply, "changes");
     size_t n = changes != NULL && changes->type == JSON_ARRAY ? changes->count : 0;
     fprintf(f, "policy reloaded: %zu change%s\n", n, n == 1 ? "" : "s");
@@ -332,31 +447,44 @@ static void print_text(FILE *f, const json_value *reply, const char *key)
         fputc('\n', f);
 }
 
-static void print_version(FILE *f, const json_value *reply)
+static void print_version(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     fprintf(f, "mempoold %s (protocol %" PRIu64 "), pid %" PRIu64 ", policy %s\n",
             json_get_string(reply, "version", "?"), json_get_uint(reply, "protocol", 0),
             json_get_uint(reply, "pid", 0), json_get_string(reply, "policy", "?"));
 }
 
-static void print_log_level(FILE *f, const json_value *reply)
+static void print_log_level(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     fprintf(f, "log level %s (was %s)\n", json_get_string(reply, "level", "?"),
             json_get_string(reply, "previous", "?"));
 }
 
-static void print_shutdown(FILE *f, const json_value *reply)
+static void print_shutdown(FILE *f, size_t max, const json_value *reply)
 {
+    (void)max;
     (void)reply;
     fprintf(f, "mempoold is shutting down\n");
 }
 
-static void print_policy(FILE *f, const json_value *reply) { print_text(f, reply, "yaml"); }
-static void print_metrics(FILE *f, const json_value *reply) { print_text(f, reply, "text"); }
+/* The policy and the metrics are never cut: they are copied and parsed. */
+static void print_policy(FILE *f, size_t max, const json_value *reply)
+{
+    (void)max;
+    print_text(f, reply, "yaml");
+}
+
+static void print_metrics(FILE *f, size_t max, const json_value *reply)
+{
+    (void)max;
+    print_text(f, reply, "text");
+}
 
 static const struct {
     const char *command;
-    void (*print)(FILE *, const json_value *);
+    void (*print)(FILE *, size_t, const json_value *);
 } printers[] = {
     { "stats", print_stats },     { "pools", print_pools },     { "pool", print_pool },
     { "clients", print_clients }, { "help", print_help },       { "scavenge", print_scavenge },
@@ -365,11 +493,11 @@ static const struct {
     { "shutdown", print_shutdown },
 };
 
-void ctl_print_reply(FILE *f, const char *command, const json_value *reply)
+void ctl_print_reply(FILE *f, size_t max, const char *command, const json_value *reply)
 {
     for (size_t i = 0; i < sizeof printers / sizeof printers[0]; i++) {
         if (strcmp(printers[i].command, command) == 0) {
-            printers[i].print(f, reply);
+            printers[i].print(f, max, reply);
             return;
         }
     }

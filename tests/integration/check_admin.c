@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1000,7 +1001,7 @@ START_TEST(mempoolctl_watch_redraws_until_interrupted)
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         dup2(out[1], 1);
-        execl(MEMPOOLCTL_PATH, "mempoolctl", "-s", fx.admin_socket, "watch", "50ms", (char *)NULL);
+        execl(MEMPOOLCTL_PATH, "mempoolctl", "-s", fx.admin_socket, "watch", "100ms", (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -1025,8 +1026,227 @@ START_TEST(mempoolctl_watch_redraws_until_interrupted)
 }
 END_TEST
 
+START_TEST(mempoolctl_help_and_version_need_no_daemon)
+{
+    ctl_result r;
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none.sock", fx.dir);
+    run_ctl(&r, (const char *[]){ "-s", missing, "--version", NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "mempoolctl "));
+    ck_assert_ptr_nonnull(strstr(r.out, "(protocol "));
+    run_ctl(&r, (const char *[]){ "-s", missing, "--help", NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "usage: mempoolctl"));
+    ck_assert_ptr_nonnull(strstr(r.out, "watch [INTERVAL]"));
+    ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
+START_TEST(mempoolctl_takes_options_after_the_command)
+{
+    ctl_result r;
+    run_ctl(&r, (const char *[]){ "stats", "--json", "-s", fx.admin_socket, NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    json_t *v = parse_line(r.out);
+    ck_assert(json_is_true(json_object_get(v, "ok")));
+    ck_assert_ptr_nonnull(json_object_get(v, "uptime_ms"));
+    json_decref(v);
+    run_ctl(&r, (const char *[]){ "pool", "shared", "-s", fx.admin_socket, NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "isolation"));
+}
+END_TEST
+
+/* A usage error exits 2 with the usage, whoever finds it: mempoolctl
+ * (options, the interval) or the daemon (a command or arguments it does
+ * not take). The daemon's refusals of a well-formed command stay 1. */
+START_TEST(mempoolctl_usage_errors_exit_2)
+{
+    static const char *const cases[][4] = {
+        { "stats", "--bogus", NULL },  { "-x", "stats", NULL },        { "stats", "-s", NULL },
+        { "frobnicate", NULL },        { "pool", NULL },               { "watch", "nan", NULL },
+        { "watch", "0x1", NULL },      { "watch", "1e3", NULL },       { "watch", "inf", NULL },
+        { "watch", "2", "3", NULL },   { "watch", "50ms", NULL },      { "watch", "2s ", NULL },
+    };
+    ctl_result r;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[8] = { "-s", fx.admin_socket };
+        for (int k = 0; cases[i][k] != NULL; k++)
+            args[2 + k] = cases[i][k];
+        run_ctl(&r, args);
+        ck_assert_msg(r.status == 2, "case %zu (%s %s): exit %d, %s", i, cases[i][0],
+                      cases[i][1] ? cases[i][1] : "", r.status, r.err);
+        ck_assert_msg(strstr(r.err, "usage: mempoolctl") != NULL, "case %zu: %s", i, r.err);
+    }
+    run_ctl(&r, (const char *[]){ "-s", fx.admin_socket, "pool", "nosuchpool", NULL });
+    ck_assert_int_eq(r.status, 1);
+}
+END_TEST
+
+START_TEST(mempoolctl_names_the_client_socket)
+{
+    ctl_result r;
+    run_ctl(&r, (const char *[]){ "-s", fx.socket, "stats", NULL });
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "client socket") != NULL && strstr(r.err, fx.socket) != NULL,
+                  "%s", r.err);
+    run_ctl(&r, (const char *[]){ "-s", fx.socket, "watch", NULL });
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "client socket") != NULL, "%s", r.err);
+}
+END_TEST
+
+/* Where the client socket is a stream (macOS), mempoolctl's line reaches
+ * the daemon's frame reader: it must be a whole header's worth of bytes,
+ * so the daemon answers (a binary error frame) rather than waits, and the
+ * binary answer must be recognized. A stand-in plays that daemon here. */
+START_TEST(mempoolctl_knows_a_binary_reply_for_the_client_socket)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/stream-client.sock", fx.dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = unix_address(path);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = accept(lfd, NULL, NULL);
+        unsigned char header[24], frame[24] = { 2, 0, 0, 0 };
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof header && (n = read(fd, header + got, sizeof header - got)) > 0)
+            got += (size_t)n;
+        (void)!write(fd, frame, sizeof frame);
+        close(fd);
+        _exit(got == sizeof header ? 0 : 1);
+    }
+    close(lfd);
+    ctl_result r;
+    run_ctl(&r, (const char *[]){ "-s", path, "stats", NULL });
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(exited_ok(status), "mempoolctl sent less than a frame header");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "client socket") != NULL, "%s", r.err);
+}
+END_TEST
+
+/* ---- watch --------------------------------------------------------------- */
+
+typedef struct watcher {
+    pid_t pid;
+    int fd;
+    char text[262144];
+    size_t used;
+} watcher;
+
+static void watch_start(watcher *w, const char *interval)
+{
+    int out[2];
+    ck_assert_int_eq(pipe(out), 0);
+    w->used = 0;
+    w->text[0] = '\0';
+    w->pid = fork();
+    ck_assert_int_ge(w->pid, 0);
+    if (w->pid == 0) {
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        execl(MEMPOOLCTL_PATH, "mempoolctl", "watch", interval, "-s", fx.admin_socket,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    w->fd = out[0];
+}
+
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Reads until `needle` has appeared `times` times after offset `from`;
+ * false after ~30 s without it. The buffer wraps at its end, since only
+ * recent text matters. */
+static bool watch_until(watcher *w, size_t from, const char *needle, int times)
+{
+    for (int waited = 0; waited < 300;) {
+        if (count_of(w->text + from, needle) >= times)
+            return true;
+        struct pollfd p = { .fd = w->fd, .events = POLLIN };
+        if (poll(&p, 1, 100) == 0) {
+            waited++;
+            continue;
+        }
+        if (w->used + 4097 > sizeof w->text)
+            return false;
+        ssize_t n = read(w->fd, w->text + w->used, 4096);
+        if (n <= 0)
+            return false;
+        w->used += (size_t)n;
+        w->text[w->used] = '\0';
+    }
+    return false;
+}
+
+/* Interrupts watch; its exit status. */
+static int watch_stop(watcher *w)
+{
+    int status;
+    kill(w->pid, SIGINT);
+    ck_assert_int_eq(waitpid(w->pid, &status, 0), w->pid);
+    close(w->fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(mempoolctl_watch_survives_a_daemon_restart)
+{
+    static watcher w;
+    watch_start(&w, "100ms");
+    ck_assert_msg(watch_until(&w, 0, "\ndefault ", 2), "%s", w.text);
+    ck_assert_int_eq(fixture_stop(&fx), 0);
+    size_t stopped = w.used;
+    ck_assert_msg(watch_until(&w, stopped, "mempoold is not answering", 2), "%s", w.text);
+    fixture_restart(&fx);
+    size_t restarted = w.used;
+    ck_assert_msg(watch_until(&w, restarted, "reconnected", 1), "%s", w.text);
+    ck_assert_msg(watch_until(&w, restarted, "\ndefault ", 2), "%s", w.text);
+    /* Alive and drawing: not killed by SIGPIPE, not exited. */
+    ck_assert_int_eq(waitpid(w.pid, NULL, WNOHANG), 0);
+    ck_assert_int_eq(watch_stop(&w), 0);
+}
+END_TEST
+
+START_TEST(mempoolctl_watch_fits_80_columns)
+{
+    static watcher w;
+    setenv("COLUMNS", "80", 1);
+    watch_start(&w, "100ms");
+    unsetenv("COLUMNS");
+    ck_assert_msg(watch_until(&w, 0, "\ndefault ", 3), "%s", w.text);
+    ck_assert_int_eq(watch_stop(&w), 0);
+    for (const char *p = w.text; *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+        ck_assert_msg(n <= 80, "a line of %zu columns: %.*s", n, (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    char words[16][128];
+    int ncols = row_words(w.text, "POOL", words, 16);
+    ck_assert_msg(ncols >= 4 && ncols < 13, "%d columns:\n%s", ncols, w.text);
+    ck_assert_str_eq(words[0], "POOL");
+    ck_assert_ptr_nonnull(strstr(w.text, " IN_USE "));
+}
+END_TEST
+
 int main(void)
 {
+    /* Tables are cut to $COLUMNS when it is set: the table checks read
+     * whole tables, and the width test sets its own. */
+    unsetenv("COLUMNS");
     Suite *s = suite_create("admin");
     TCase *tc = tcase_create("admin");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -1053,6 +1273,13 @@ int main(void)
     tcase_add_test(tc, mempoolctl_exit_codes_and_messages);
     tcase_add_test(tc, mempoolctl_says_access_denied_with_the_path);
     tcase_add_test(tc, mempoolctl_watch_redraws_until_interrupted);
+    tcase_add_test(tc, mempoolctl_help_and_version_need_no_daemon);
+    tcase_add_test(tc, mempoolctl_takes_options_after_the_command);
+    tcase_add_test(tc, mempoolctl_usage_errors_exit_2);
+    tcase_add_test(tc, mempoolctl_names_the_client_socket);
+    tcase_add_test(tc, mempoolctl_knows_a_binary_reply_for_the_client_socket);
+    tcase_add_test(tc, mempoolctl_watch_survives_a_daemon_restart);
+    tcase_add_test(tc, mempoolctl_watch_fits_80_columns);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
