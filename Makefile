@@ -25,10 +25,17 @@ test-sanitize: deps
 	cmake --build $(BUILD_SANITIZE) -j $(JOBS)
 	ctest --test-dir $(BUILD_SANITIZE) --output-on-failure -j $(JOBS)
 
-# Benchmarks print their figures; they are not tests.
+# Benchmarks print their figures; they are not tests. Each runs with the
+# daemon and the client pinned to one CPU, then on two. iceoryx is
+# installed for the comparison here only, never for a normal build.
+BENCH_SECONDS ?= 10
 bench: build
+	sh scripts/install-deps.sh iceoryx libiceoryx-binding-c-dev
+	cmake -S . -B $(BUILD)
+	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bench_alloc
-	$(BUILD)/bench_scavenger
+	$(BUILD)/bench_admin
+	$(BUILD)/bench_scavenger $(BENCH_SECONDS)
 
 # Installs under PREFIX (default /usr/local), into DESTDIR if set. The
 # prefix is given to CMake when configuring, since the daemon's default

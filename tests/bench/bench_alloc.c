@@ -1,5 +1,6 @@
-/* Allocation latency through mempoold, side by side with doing it yourself
- * and with the floor, in one run on one machine:
+/* Allocation latency through mempoold, side by side with doing it yourself,
+ * with the floor and with iceoryx, in one run on one machine, first with
+ * the daemon and this client pinned to one CPU, then on two CPUs:
  *
  *   mempoold   mempool_alloc + map + touch one page + mempool_release,
  *              64 KiB and 4 MiB blocks, cold (a fresh memfd each time)
@@ -7,7 +8,11 @@
  *   diy        memfd_create + ftruncate + mmap + touch + munmap + close;
  *   floor      a one-byte request/reply over a SOCK_SEQPACKET socket whose
  *              reply also carries a memfd (SCM_RIGHTS) — the least any
- *              daemon that hands out memfds must pay.
+ *              daemon that hands out memfds must pay;
+ *   iceoryx    loan + touch + release of a 64 KiB chunk (when installed).
+ *
+ * The last column is the median over the row's reference: the floor for
+ * 64 KiB, doing it yourself for 4 MiB.
  *
  * Usage: bench_alloc [ITERATIONS]   (default 2000). Starts its own
  * mempoold (MEMPOOLD_PATH) on a temporary socket. */
@@ -24,40 +29,16 @@
 #include <unistd.h>
 
 #include "bench_daemon.h"
+#include "bench_iceoryx.h"
+#include "bench_util.h"
 #include "mempool.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return bench_now_ns(); }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct result {
-    const char *name;
-    double median_us, p99_us;
-} result;
-
-static result summarize(const char *name, uint64_t *ns, int n)
-{
-    qsort(ns, (size_t)n, sizeof *ns, compare_u64);
-    return (result){ name, ns[n / 2] / 1000.0, ns[(n * 99) / 100] / 1000.0 };
-}
-
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "bench_alloc: %s: %s\n", what, rc < 0 ? mempool_strerror(rc) : strerror(errno));
-    exit(1);
-}
+static void die(const char *what, int rc) { bench_die(what, rc); }
 
 static bench_daemon mempoold;
 
@@ -141,13 +122,14 @@ static int recv_fd(int sock)
 
 /* The floor: a server process answering each one-byte request with a
  * one-byte reply that carries a memfd. */
-static void floor_rtt(int n, uint64_t *ns)
+static void floor_rtt(int n, int server_cpu, uint64_t *ns)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
         die("socketpair", 0);
     pid_t pid = fork();
     if (pid == 0) {
+        bench_pin(0, server_cpu);
         close(sv[0]);
         int memfd = memfd_create("floor", MFD_CLOEXEC);
         char byte;
@@ -168,23 +150,39 @@ static void floor_rtt(int n, uint64_t *ns)
     waitpid(pid, NULL, 0);
 }
 
-int main(int argc, char **argv)
+
+/* iceoryx's loan + release of a 64 KiB chunk, or why not. */
+static void iceoryx_row(bench_table *t, int n, int cpu, uint64_t *ns)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 2000;
-    if (n < 100)
-        n = 100;
-    uint64_t *ns = calloc((size_t)n, sizeof *ns);
-    result r[16];
-    int nr = 0;
-    bench_daemon_start(&mempoold, "scavenger: { idle: 1h, retain: 2GiB }\n"
-                                "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n");
+    char why[160];
+    static const char name[] = "iceoryx 2 loan + touch + release 64KiB";
+    if (bench_iceoryx_loan_release(64 * KiB, n, cpu, ns, why, sizeof why) == 0)
+        bench_table_add(t, name, bench_summarize_us(ns, n), -1);
+    else
+        bench_table_note(t, name, why);
+}
+
+static const char policy_rest[] = "scavenger: { idle: 1h, retain: 2GiB }\n"
+                                  "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n";
+
+static void run(bench_placement where, int n, uint64_t *ns)
+{
+    int daemon_cpu, client_cpu;
+    bench_placement_cpus(where, &daemon_cpu, &client_cpu);
+    bench_pin(0, client_cpu);
+    char title[160];
+    snprintf(title, sizeof title, "allocation: alloc + map + touch + release, %s",
+             bench_placement_name(where));
+    bench_table t = { .title = title, .ratio_label = "x ref (med)" };
+    bench_daemon_start_on(&mempoold, policy_rest, daemon_cpu);
     mempool_client *c;
     int rc = mempool_connect(mempoold.socket, &c);
     if (rc != 0)
         die("mempool_connect", rc);
-
-    floor_rtt(n, ns);
-    r[nr++] = summarize("floor: 1-byte RPC + memfd (SCM_RIGHTS)", ns, n);
+    /* The floor's server runs where the daemon does. */
+    floor_rtt(n, daemon_cpu, ns);
+    int floor = bench_table_add(&t, "floor: 1-byte RPC + memfd (SCM_RIGHTS)",
+                                bench_summarize_us(ns, n), -1);
     static const size_t sizes[] = { 64 * KiB, 4 * MiB };
     static const char *const names[][4] = {
         { "mempoold 64KiB cold", "mempoold 64KiB warm (zeroed)", "mempoold 64KiB warm (dirty)", "diy memfd 64KiB" },
@@ -192,23 +190,35 @@ int main(int argc, char **argv)
     };
     for (int s = 0; s < 2; s++) {
         int batch = sizes[s] >= MiB ? (n < 1000 ? n : 1000) : n; /* 4 GiB at most */
-        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
-        r[nr++] = summarize(names[s][0], ns, batch);
-        mempoold_batch(c, sizes[s], 0, batch, ns);
-        r[nr++] = summarize(names[s][1], ns, batch);
-        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
-        r[nr++] = summarize(names[s][2], ns, batch);
         diy(sizes[s], n, ns);
-        r[nr++] = summarize(names[s][3], ns, n);
+        int diy_row = bench_table_add(&t, names[s][3], bench_summarize_us(ns, n), floor);
+        int ref = s == 0 ? floor : diy_row;
+        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
+        bench_table_add(&t, names[s][0], bench_summarize_us(ns, batch), ref);
+        mempoold_batch(c, sizes[s], 0, batch, ns);
+        bench_table_add(&t, names[s][1], bench_summarize_us(ns, batch), ref);
+        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
+        bench_table_add(&t, names[s][2], bench_summarize_us(ns, batch), ref);
     }
     mempool_disconnect(c);
     bench_daemon_stop(&mempoold);
+    iceoryx_row(&t, n, client_cpu, ns);
+    bench_table_print(&t);
+}
 
-    printf("%-42s %12s %12s %14s\n", "operation (alloc+map+touch+release)", "median us", "p99 us",
-           "x floor (med)");
-    for (int i = 0; i < nr; i++)
-        printf("%-42s %12.2f %12.2f %14.2f\n", r[i].name, r[i].median_us, r[i].p99_us,
-               r[i].median_us / r[0].median_us);
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 2000;
+    if (n < 100)
+        n = 100;
+    uint64_t *ns = calloc((size_t)n, sizeof *ns);
+    int a, b;
+    bench_print_load();
+    run(BENCH_ONE_CPU, n, ns);
+    if (bench_cpus(2, &a, &b))
+        run(BENCH_TWO_CPUS, n, ns);
+    else
+        printf("%s: skipped: only one CPU allowed\n", bench_placement_name(BENCH_TWO_CPUS));
     free(ns);
     return 0;
 }
