@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "frame_stream.h"
 #include "paths.h"
 
 #define SYSTEM_SOCKET "/var/run/" MEMPOOL_SOCKET_FILE
@@ -175,19 +176,6 @@ static int check_reply(mempool_client *c, const session_request *rq,
     return 0;
 }
 
-static ssize_t recv_exactly(int sock, unsigned char *buf, size_t len,
-                            handoff_object *obj)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = handoff_recv(sock, buf + got, len - got, obj);
-        if (n <= 0)
-            return n;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 /* One frame from the daemon: on SOCK_SEQPACKET one message; on a stream
  * (macOS) the header, then the payload length it declares. Returns the
  * frame's length, 0 when the daemon hung up, or -errno. */
@@ -195,11 +183,12 @@ static ssize_t recv_frame(int sock, unsigned char *frame, handoff_object *obj)
 {
     if (handoff_socket_type() != SOCK_STREAM)
         return handoff_recv(sock, frame, PROTO_MAX_FRAME, obj);
-    ssize_t n = recv_exactly(sock, frame, PROTO_HEADER_SIZE, obj);
-    size_t size = n > 0 ? proto_frame_size(frame) : 0;
-    if (size > PROTO_HEADER_SIZE)
-        n = recv_exactly(sock, frame + PROTO_HEADER_SIZE, size - PROTO_HEADER_SIZE, obj);
-    return n <= 0 ? n : (ssize_t)size;
+    size_t len = 0;
+    ssize_t n = frame_stream_read(sock, frame, &len, obj);
+    /* The socket blocks: -EAGAIN only when a receive timeout ran out. */
+    if (n == -EAGAIN && obj != NULL)
+        handoff_object_close(obj);
+    return n;
 }
 
 static int exchange(mempool_client *c, const session_request *rq,

@@ -19,6 +19,7 @@
 
 #include "handoff_darwin.h"
 #include "mempool.h"
+#include "scm_rights.h"
 
 int handoff_socket_type(void) { return SOCK_STREAM; }
 
@@ -88,29 +89,24 @@ int handoff_send(int sock, const void *frame, size_t len,
     return (size_t)n == len ? 0 : -EIO;
 }
 
-/* Nothing may arrive with the bytes of a stream: a peer that sends
- * descriptors gets them closed and its data refused. */
-static int close_received_fds(struct msghdr *msg)
-{
-    int n = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++, n++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            close(fd);
-        }
-    }
-    return n;
-}
+/* Room for the most descriptors one message can carry. xnu's sockargs
+ * (bsd/kern/uipc_syscalls.c) refuses control data that, with each int
+ * widened to a fileglob pointer, exceeds MCLBYTES (2048): at most 254
+ * descriptors from a 64-bit sender, 509 from a 32-bit one. And
+ * unp_externalize (bsd/kern/uipc_usrreq.c) installs every one of them in
+ * this process whatever the size of our buffer (soreceive_ctl in
+ * uipc_socket.c externalizes before copyout_control truncates and sets
+ * MSG_CTRUNC): only a buffer that holds them all lets us close them all.
+ * 512 ints (MCLBYTES / sizeof(int)) bound both. */
+#define HANDOFF_RECV_FDS_MAX 512
 
+/* Nothing may arrive with the bytes of a stream: a peer that sends
+ * descriptors gets every one closed and its data refused. */
 ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
 {
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
+        char buf[CMSG_SPACE(HANDOFF_RECV_FDS_MAX * sizeof(int))];
     } control;
     struct iovec iov = { .iov_base = buf, .iov_len = cap };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -124,7 +120,8 @@ ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    if (close_received_fds(&msg) > 0 || (msg.msg_flags & MSG_CTRUNC) != 0)
+    /* With no room to keep any, scm_rights_take closes them all. */
+    if (scm_rights_take(&msg, NULL, 0) > 0 || (msg.msg_flags & MSG_CTRUNC) != 0)
         return -EPROTO;
     return n;
 }

@@ -15,13 +15,22 @@
 #include <unistd.h>
 
 #include "mempool.h"
+#include "scm_rights.h"
 
-/* More than one descriptor is never legitimate, but room for a few lets a
- * peer that sends extra ones be caught (and its descriptors closed)
- * instead of silently losing them to truncation. */
-#define HANDOFF_MAX_RECV_FDS 4
+/* Room for the most descriptors one message can carry: SCM_MAX_FD (253,
+ * include/net/scm.h; __scm_send refuses more with EINVAL). More than one is
+ * never legitimate, but every one that arrived must be in the buffer to be
+ * closed (scm_rights.h). */
+#define HANDOFF_RECV_FDS_MAX 253
 
+/* SOCK_SEQPACKET: one message is one frame. The tests-only build
+ * MEMPOOL_STREAM_SOCKETS runs the macOS framing (a stream, frames read
+ * header first) on Linux, with the memfd still riding on SCM_RIGHTS. */
+#ifdef MEMPOOL_STREAM_SOCKETS
+int handoff_socket_type(void) { return SOCK_STREAM; }
+#else
 int handoff_socket_type(void) { return SOCK_SEQPACKET; }
+#endif
 
 /* Nothing looks the name up on Linux (there is no rendezvous: the memfd
  * travels with its frame); it is answered the same way for the logs. */
@@ -93,33 +102,11 @@ int handoff_send(int sock, const void *frame, size_t len,
     return (size_t)n == len ? 0 : -EIO;
 }
 
-/* Gathers every descriptor the message brought, whatever the message's
- * fate, so that none can leak. */
-static size_t collect_fds(struct msghdr *msg, int *fds, size_t cap)
-{
-    size_t n = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
-         c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count && n < cap; i++)
-            memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    }
-    return n;
-}
-
-static void close_fds(const int *fds, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
-}
-
 ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
 {
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(HANDOFF_MAX_RECV_FDS * sizeof(int))];
+        char buf[CMSG_SPACE(HANDOFF_RECV_FDS_MAX * sizeof(int))];
     } control;
     struct iovec iov = { .iov_base = buf, .iov_len = cap };
     struct msghdr msg = {
@@ -136,16 +123,16 @@ ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj)
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    int fds[HANDOFF_MAX_RECV_FDS];
-    size_t nfds = collect_fds(&msg, fds, HANDOFF_MAX_RECV_FDS);
+    int fd = -1;
+    size_t nfds = scm_rights_take(&msg, &fd, 1);
     int refused = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
                   nfds > 1 || (nfds == 1 && obj == NULL);
     if (refused) {
-        close_fds(fds, nfds);
+        scm_rights_close(&fd, nfds > 0 ? 1 : 0);
         return -EPROTO;
     }
     if (nfds == 1)
-        obj->fd = fds[0];
+        obj->fd = fd;
     return n;
 }
 

@@ -13,16 +13,28 @@
  *     (uv_stream_get_write_queue_size is 0), and at most LINES_PER_TURN per
  *     loop turn: a client that never reads its replies stops being read,
  *     and its unread replies stay bounded by one reply; past
- *     ADMIN_MAX_PENDING unwritten bytes the connection is closed. */
+ *     ADMIN_MAX_PENDING unwritten bytes the connection is closed;
+ *   - descriptors sent along (SCM_RIGHTS) are closed and end the connection.
+ *     libuv reads a pipe with read(), and xnu installs the descriptors of a
+ *     message in the reader even then (bsd/kern/uipc_socket.c: soreceive_ctl
+ *     externalizes them whether or not the caller asked for control data,
+ *     then frees the message), so they would stay open in the daemon. Linux
+ *     drops them on read() (scm_recv in include/net/scm.h destroys them
+ *     when there is no control buffer), but one reading path for both: a
+ *     uv_poll on a duplicate of the connection's descriptor, read with
+ *     handoff_recv, which gives recvmsg room for them all and closes them.
+ *     The uv_pipe_t only writes. */
 #include "admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "activation.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
 #include "scavenger.h"
@@ -32,7 +44,10 @@
 #define LINES_PER_TURN 16
 
 typedef struct admin_conn {
-    uv_pipe_t pipe;
+    uv_pipe_t pipe;               /* writes the replies */
+    uv_poll_t reader;             /* reads reader_fd, a dup of the pipe's */
+    int reader_fd;
+    int open_handles;             /* freed when both are closed */
     admin *adm;
     peer_cred peer;
     char buf[ADMIN_MAX_LINE + 2]; /* a longest line, '\r' and '\n' */
@@ -63,10 +78,20 @@ typedef struct reply_write {
 } reply_write;
 
 static void pump(admin_conn *c);
+static void reading_start(admin_conn *c);
+static void reading_stop(admin_conn *c);
 
 /* ---- closing ------------------------------------------------------------- */
 
-static void conn_closed(uv_handle_t *h) { free(h->data); }
+static void handle_closed(uv_handle_t *h)
+{
+    admin_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    if (c->reader_fd >= 0)
+        close(c->reader_fd);
+    free(c);
+}
 
 static void conn_close(admin_conn *c)
 {
@@ -83,14 +108,16 @@ static void conn_close(admin_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     a->nconns--;
-    uv_close((uv_handle_t *)&c->pipe, conn_closed);
+    if (c->open_handles == 2)
+        uv_close((uv_handle_t *)&c->reader, handle_closed);
+    uv_close((uv_handle_t *)&c->pipe, handle_closed);
 }
 
 /* Closes once every reply queued so far has been written. */
 static void close_after_writes(admin_conn *c)
 {
     c->close_after_writes = true;
-    uv_read_stop((uv_stream_t *)&c->pipe);
+    reading_stop(c);
     if (c->writes == 0)
         conn_close(c);
 }
@@ -178,7 +205,7 @@ static bool serve_line(admin_conn *c, size_t len)
     if (outcome == ADMIN_LATER) {
         c->awaiting = true;
         c->scavenge_pool = call.scavenge_pool;
-        uv_read_stop((uv_stream_t *)&c->pipe);
+        reading_stop(c);
         return true;
     }
     send_reply(c, call.out, call.shutdown_after_reply);
@@ -188,27 +215,39 @@ static bool serve_line(admin_conn *c, size_t len)
     return true;
 }
 
-static void alloc_buffer(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_readable(uv_poll_t *poll, int status, int events)
 {
-    admin_conn *c = h->data;
-    (void)suggested;
-    *buf = uv_buf_init(c->buf + c->used, (unsigned)(sizeof c->buf - c->used));
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    admin_conn *c = stream->data;
-    (void)buf;
-    if (nread == UV_EOF) {
-        c->eof = true;
-        uv_read_stop(stream);
-    } else if (nread < 0) {
+    admin_conn *c = poll->data;
+    (void)events;
+    ssize_t n = status < 0 ? status
+                           : handoff_recv(c->reader_fd, c->buf + c->used, sizeof c->buf - c->used, NULL);
+    if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+        return;
+    if (n == -EPROTO) {
+        log_warn("admin: uid %u (pid %d) sent descriptors; closed them and the connection",
+                 (unsigned)c->peer.uid, (int)c->peer.pid);
+        refuse(c, "descriptors-refused", "the admin socket takes text only, not descriptors");
+        return;
+    }
+    if (n < 0) {
         conn_close(c);
         return;
+    }
+    if (n == 0) {
+        c->eof = true;
+        reading_stop(c);
     } else {
-        c->used += (size_t)nread;
+        c->used += (size_t)n;
     }
     pump(c);
+}
+
+static void reading_start(admin_conn *c) { uv_poll_start(&c->reader, UV_READABLE, on_readable); }
+
+static void reading_stop(admin_conn *c)
+{
+    if (c->open_handles == 2)
+        uv_poll_stop(&c->reader);
 }
 
 /* What remains once no complete line can be served now. */
@@ -230,7 +269,7 @@ static void after_lines(admin_conn *c)
         if (!c->closing && !c->awaiting)
             close_after_writes(c);
     } else {
-        uv_read_start((uv_stream_t *)&c->pipe, alloc_buffer, on_read);
+        reading_start(c);
     }
 }
 
@@ -246,7 +285,7 @@ static void pump(admin_conn *c)
             return;
         }
         if (served == LINES_PER_TURN || uv_stream_get_write_queue_size(stream) > 0) {
-            uv_read_stop(stream);
+            reading_stop(c);
             return;
         }
         served += serve_line(c, (size_t)(nl - c->buf));
@@ -284,14 +323,30 @@ static admin_conn *conn_new(admin *a)
     if (c == NULL)
         return NULL;
     c->adm = a;
+    c->reader_fd = -1;
     uv_pipe_init(a->d->loop, &c->pipe, 0);
     c->pipe.data = c;
+    c->reader.data = c;
+    c->open_handles = 1;
     c->next = a->conns;
     if (a->conns != NULL)
         a->conns->prev = c;
     a->conns = c;
     a->nconns++;
     return c;
+}
+
+/* The reading side: a duplicate of the connection's descriptor (the same
+ * open socket, so the same O_NONBLOCK), watched by its own uv_poll. */
+static int open_reader(admin_conn *c, int fd)
+{
+    c->reader_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c->reader_fd < 0)
+        return -errno;
+    int rc = uv_poll_init(c->adm->d->loop, &c->reader, c->reader_fd);
+    if (rc == 0)
+        c->open_handles = 2;
+    return rc;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -304,7 +359,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (c == NULL)
         return;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-        uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || peer_credentials(fd, &c->peer) != 0) {
+        uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || peer_credentials(fd, &c->peer) != 0 ||
+        open_reader(c, fd) != 0) {
         conn_close(c);
         return;
     }

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "handoff.h"
+#include "frame_stream.h"
 #include "handoff_service.h"
 #include "idtable.h"
 #include "log.h"
@@ -327,32 +328,12 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
     return !s->closing && rc != MEMPOOL_EPROTO && (rc != MEMPOOL_EVERSION);
 }
 
-/* The next frame of a stream, into s->in: the header, then the payload
- * length it declares (proto_frame_size never asks for more than a frame).
- * Nothing past the current frame is read, so what is still in the socket
- * keeps the poll readable. Returns the frame's length once whole,
- * -EAGAIN while it is not, 0 for a hang-up (mid-frame too) or -errno. */
-static ssize_t read_stream_frame(session *s)
-{
-    for (;;) {
-        size_t want = s->in_len < PROTO_HEADER_SIZE ? PROTO_HEADER_SIZE : proto_frame_size(s->in);
-        if (s->in_len == want) {
-            s->in_len = 0;
-            return (ssize_t)want;
-        }
-        ssize_t n = handoff_recv(s->fd, s->in + s->in_len, want - s->in_len, NULL);
-        if (n <= 0)
-            return n;
-        s->in_len += (size_t)n;
-    }
-}
-
 /* The next frame into s->in. On SOCK_SEQPACKET one message is one frame,
  * and a truncated one is refused by handoff_recv. */
 static ssize_t read_frame(session *s)
 {
     if (handoff_socket_type() == SOCK_STREAM)
-        return read_stream_frame(s);
+        return frame_stream_read(s->fd, s->in, &s->in_len, NULL);
     return handoff_recv(s->fd, s->in, sizeof s->in, NULL);
 }
 

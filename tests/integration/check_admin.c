@@ -634,6 +634,25 @@ START_TEST(binary_garbage_gets_an_error_and_a_close)
 }
 END_TEST
 
+/* Descriptors sent to the admin socket (the most one message carries) are
+ * closed with the connection, which gets an error line: none stays open
+ * in the daemon. */
+START_TEST(descriptors_sent_to_the_admin_socket_are_closed)
+{
+    json_decref(ask("stats"));
+    int before = fixture_fd_count(&fx);
+    for (int round = 0; round < 3; round++) {
+        int fd = admin_connect(fx.admin_socket);
+        ck_assert_int_eq(send_with_fds(fd, "stats\n", 6, 253), 6);
+        expect_code(read_reply(fd), "descriptors-refused");
+        ck_assert(at_eof(fd));
+        close(fd);
+    }
+    ck_assert_int_eq(wait_fd_count(&fx, before), before);
+    json_decref(ask("stats"));
+}
+END_TEST
+
 START_TEST(unknown_commands_and_pipelined_lines)
 {
     int fd = admin_connect(fx.admin_socket);
@@ -1264,6 +1283,7 @@ int main(void)
     tcase_add_test(tc, an_overlong_line_gets_an_error_and_a_close);
     tcase_add_test(tc, binary_garbage_gets_an_error_and_a_close);
     tcase_add_test(tc, unknown_commands_and_pipelined_lines);
+    tcase_add_test(tc, descriptors_sent_to_the_admin_socket_are_closed);
     tcase_add_test(tc, a_client_that_never_reads_does_not_stall_the_daemon);
     tcase_add_test(tc, connections_are_limited);
     tcase_add_test(tc, shutdown_replies_then_stops_the_daemon);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -187,4 +188,32 @@ bool drop_to_nobody(void)
     if (pw == NULL || geteuid() != 0)
         return false;
     return setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0;
+}
+
+/* SCM_MAX_FD (include/net/scm.h): the most one message can carry. */
+#define SEND_FDS_MAX 253
+
+ssize_t send_with_fds(int sock, const void *data, size_t len, int nfds)
+{
+    ck_assert_int_le(nfds, SEND_FDS_MAX);
+    int fds[SEND_FDS_MAX];
+    for (int i = 0; i < nfds; i++)
+        ck_assert_int_ge(fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(SEND_FDS_MAX * sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = { (void *)data, len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                          .msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int)) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    return n;
 }

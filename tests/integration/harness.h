@@ -48,6 +48,11 @@ uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want);
  * pass; returns the last count seen. */
 int wait_fd_count(const fixture *f, int want);
 
+/* Sends `data` in one message with `nfds` descriptors of /dev/null attached
+ * (SCM_RIGHTS, at most 253); the sender's copies are closed. Returns what
+ * sendmsg returned. */
+ssize_t send_with_fds(int sock, const void *data, size_t len, int nfds);
+
 /* Runs fn in a forked child and returns its wait status. */
 int run_child(int (*fn)(void *), void *arg);
 /* True when a wait status is a normal exit with code 0. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
+#include "frame_stream.h"
 #include "handoff.h"
 #include "mempool.h"
 
@@ -138,7 +139,7 @@ END_TEST
  * handoff_send (which sends at most one), then closes the sender's copies. */
 static void send_raw_fds(const void *frame, size_t len, int count)
 {
-    int fds[16];
+    int fds[253]; /* SCM_MAX_FD */
     char control[CMSG_SPACE(sizeof fds)];
     memset(control, 0, sizeof control);
     for (int i = 0; i < count; i++)
@@ -170,9 +171,11 @@ static void expect_refused(const void *frame, size_t len, int count,
     ck_assert_int_eq(open_fd_count(), before);
 }
 
-START_TEST(truncated_control_data_closes_what_arrived)
+START_TEST(a_message_stuffed_with_descriptors_leaves_none_open)
 {
-    /* More descriptors than the receiver has room for: MSG_CTRUNC. */
+    /* The most one message can carry (SCM_MAX_FD): all closed. */
+    expect_refused("x", 1, 253, 64, 1);
+    expect_refused("x", 1, 253, 64, 0);
     expect_refused("x", 1, 12, 64, 1);
 }
 END_TEST
@@ -222,6 +225,64 @@ START_TEST(hang_up_is_seen)
 }
 END_TEST
 
+/* The stream framing over Linux's SCM_RIGHTS (what the
+ * MEMPOOL_STREAM_SOCKETS build's client does): the descriptor sent with a
+ * reply frame lands in the frame's object whichever read brings it; a
+ * second one in the same frame is refused, and both are closed. */
+static void stream_pair(int pair[2])
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+}
+
+START_TEST(stream_frame_carries_its_descriptor)
+{
+    int pair[2];
+    stream_pair(pair);
+    unsigned char frame[PROTO_MAX_FRAME], got[PROTO_MAX_FRAME];
+    size_t n = proto_error_reply(frame, PROTO_ALLOC, 9, 0);
+    handoff_object sent;
+    ck_assert_int_eq(handoff_export(memfd, daemon_map, 4 * page, MEMPOOL_READ, &sent), 0);
+    ck_assert_int_eq(handoff_send(pair[0], frame, n, &sent), 0);
+    handoff_object_close(&sent);
+    int before = open_fd_count();
+    handoff_object obj = HANDOFF_OBJECT_NONE;
+    size_t len = 0;
+    ck_assert_int_eq(frame_stream_read(pair[1], got, &len, &obj), (ssize_t)n);
+    ck_assert(!handoff_object_empty(&obj));
+    ck_assert_int_eq(open_fd_count(), before + 1);
+    handoff_object_close(&obj);
+    close(pair[0]);
+    close(pair[1]);
+}
+END_TEST
+
+START_TEST(stream_frame_with_two_descriptors_is_refused)
+{
+    int pair[2];
+    stream_pair(pair);
+    unsigned char frame[PROTO_MAX_FRAME], got[PROTO_MAX_FRAME];
+    size_t n = proto_error_reply(frame, PROTO_ALLOC, 9, 0);
+    handoff_object sent;
+    ck_assert_int_eq(handoff_export(memfd, daemon_map, 4 * page, MEMPOOL_READ, &sent), 0);
+    /* The header with one descriptor, the rest of the frame with another. */
+    ck_assert_int_eq(handoff_send(pair[0], frame, 10, &sent), 0);
+    ck_assert_int_eq(handoff_send(pair[0], frame + 10, n - 10, &sent), 0);
+    handoff_object_close(&sent);
+    int before = open_fd_count();
+    handoff_object obj = HANDOFF_OBJECT_NONE;
+    size_t len = 0;
+    ssize_t r;
+    do
+        r = frame_stream_read(pair[1], got, &len, &obj);
+    while (r == -EAGAIN);
+    ck_assert_int_eq(r, -EPROTO);
+    ck_assert(handoff_object_empty(&obj));
+    ck_assert_int_eq(open_fd_count(), before);
+    close(pair[0]);
+    close(pair[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("handoff");
@@ -231,12 +292,14 @@ int main(void)
     tcase_add_test(tc, read_write_share_sees_both_ways);
     tcase_add_test(tc, read_only_share_refuses_writes);
     tcase_add_test(tc, bad_arguments_are_refused);
-    tcase_add_test(tc, truncated_control_data_closes_what_arrived);
+    tcase_add_test(tc, a_message_stuffed_with_descriptors_leaves_none_open);
     tcase_add_test(tc, more_than_one_descriptor_is_refused);
     tcase_add_test(tc, descriptor_without_a_place_is_refused);
     tcase_add_test(tc, truncated_frame_is_refused_with_its_descriptor);
     tcase_add_test(tc, frame_without_descriptor);
     tcase_add_test(tc, hang_up_is_seen);
+    tcase_add_test(tc, stream_frame_carries_its_descriptor);
+    tcase_add_test(tc, stream_frame_with_two_descriptors_is_refused);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
