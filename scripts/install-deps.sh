@@ -9,6 +9,9 @@ debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjanss
 # exports read with nm and readelf. systemd is not installed for them:
 # they verify the units with systemd-analyze where it is already there.
 debian_packages="$debian_packages man-db groff-base binutils"
+# The Python binding (python/): built in a venv of Debian's python3, with
+# setuptools, numpy and pytest from Debian (no package index is reached).
+debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-numpy python3-pytest"
 brew_packages="cmake pkg-config libuv libyaml check jansson"
 
 missing_debian() {

@@ -15,8 +15,9 @@
  *   - Every library call runs with the GIL released and the client marked
  *     busy; a close() that comes meanwhile only marks the client closed,
  *     and the last call to return disconnects it.
- *   - In a forked child (another pid than the one that connected) objects
- *     that die do not call the library: what they hold is the parent's. */
+ *   - After fork(), the library gives the child a connection of its own at
+ *     its first call (mempool(3)); a Block the child inherited is the
+ *     parent's, so the child never releases it, not even when it dies. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -33,7 +34,6 @@ static PyObject *info_class;    /* mempool.PoolInfo */
 typedef struct {
     PyObject_HEAD
     mempool_client *c; /* NULL once disconnected */
-    pid_t pid;         /* the process that connected */
     int closed;        /* close() was called */
     Py_ssize_t busy;   /* library calls running without the GIL */
     Py_ssize_t exports; /* live buffer exports of this client's blocks */
@@ -43,6 +43,7 @@ typedef struct {
     PyObject_HEAD
     ClientObject *client;
     mempool_block b;
+    pid_t pid; /* the process that allocated or attached it */
     int released;
     Py_ssize_t exports;
 } BlockObject;
@@ -90,7 +91,7 @@ static void client_disconnect(ClientObject *self)
 {
     mempool_client *c = self->c;
     self->c = NULL;
-    if (c == NULL || self->pid != getpid())
+    if (c == NULL)
         return;
     Py_BEGIN_ALLOW_THREADS
     mempool_disconnect(c);
@@ -116,15 +117,15 @@ static int client_leave(ClientObject *self)
 static int client_init(ClientObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kw[] = { "path", NULL };
-    PyObject *path = NULL;
+    PyObject *arg = Py_None, *path = NULL;
     if (self->c != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the client is already connected");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O&:Client", kw,
-                                     PyUnicode_FSConverter, &path))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Client", kw, &arg) ||
+        (arg != Py_None && !PyUnicode_FSConverter(arg, &path)))
         return -1;
-    const char *p = path != NULL && path != Py_None ? PyBytes_AS_STRING(path) : NULL;
+    const char *p = path != NULL ? PyBytes_AS_STRING(path) : NULL;
     mempool_client *c = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -136,7 +137,6 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     self->c = c;
-    self->pid = getpid();
     return 0;
 }
 
@@ -205,6 +205,7 @@ static PyObject *block_new(ClientObject *client, const mempool_block *b)
     Py_INCREF(client);
     self->client = client;
     self->b = *b;
+    self->pid = getpid();
     self->released = 0;
     self->exports = 0;
     return (PyObject *)self;
@@ -399,7 +400,7 @@ static int block_do_release(BlockObject *self)
 {
     ClientObject *client = self->client;
     self->released = 1;
-    if (client->closed || client->c == NULL || client->pid != getpid())
+    if (client->closed || client->c == NULL || self->pid != getpid())
         return 0;
     int rc;
     client_enter(client);

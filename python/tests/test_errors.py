@@ -1,6 +1,7 @@
 """Every MEMPOOL_E* code has its own subclass of mempool.Error, and the
 daemon's refusals arrive as those classes."""
 import os
+import pathlib
 import tempfile
 
 import pytest
@@ -9,17 +10,24 @@ import mempool
 from mempool import _mempool
 
 
+CODES = {name: code for name, code, _ in _mempool.error_codes()}
+
+
+def class_for(name):
+    """The one subclass of mempool.Error documented as MEMPOOL_<name>."""
+    matching = [c for c in vars(mempool).values()
+                if isinstance(c, type) and issubclass(c, mempool.Error)
+                and c.__doc__.startswith(f"MEMPOOL_{name}:")]
+    assert len(matching) == 1, f"MEMPOOL_{name} has no class of its own"
+    return matching[0]
+
+
 def test_every_code_has_a_named_subclass():
-    codes = _mempool.error_codes()
-    assert len(codes) >= 17
-    for name, code, text in codes:
-        matching = [c for c in vars(mempool).values()
-                    if isinstance(c, type) and issubclass(c, mempool.Error)
-                    and c.__doc__.startswith(f"MEMPOOL_{name}:")]
-        assert len(matching) == 1, f"MEMPOOL_{name} has no class of its own"
-        cls = matching[0]
+    assert len(CODES) >= 17
+    for name, code in CODES.items():
+        cls = class_for(name)
         assert cls is not mempool.Error and cls.__name__ in mempool.__all__
-        assert code < 0 and text
+        assert code < 0
 
 
 def raises(cls, code_name):
@@ -34,18 +42,11 @@ def raises(cls, code_name):
             suppressed = self.ctx.__exit__(*exc)
             err = self.info.value
             assert err.name == code_name
-            assert err.code == getattr(mempool, "_codes")[code_name]
+            assert err.code == CODES[code_name]
             assert isinstance(err, mempool.Error)
             assert code_name in str(err)
             return suppressed
     return Checker()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def code_table():
-    mempool._codes = {name: code for name, code, _ in _mempool.error_codes()}
-    yield
-    del mempool._codes
 
 
 def test_invalid_argument_is_also_a_value_error(client):
@@ -110,6 +111,28 @@ def test_cannot_connect():
     path = os.path.join(tempfile.mkdtemp(), "nobody-here.sock")
     with raises(mempool.ConnectError, "ECONN"):
         mempool.connect(path)
+
+
+def test_connect_finds_the_socket_through_the_environment(daemon, monkeypatch):
+    monkeypatch.setenv("MEMPOOL_SOCKET", daemon.socket)
+    assert mempool.default_socket() == daemon.socket
+    with mempool.connect() as c:
+        assert c.pool_info("default").page_size > 0
+    with mempool.connect(pathlib.Path(daemon.socket)) as c:
+        assert not c.closed
+    assert c.closed
+
+
+def test_docs_list_every_class():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "README.md")) as f:
+        readme = f.read()
+    with open(os.path.join(here, "..", "mempool", "__init__.pyi")) as f:
+        stub = f.read()
+    for name, code in CODES.items():
+        cls = class_for(name)
+        assert f"| `{cls.__name__}` | `MEMPOOL_{name}` ({code})" in readme
+        assert f"class {cls.__name__}(Error" in stub
 
 
 def test_handle_round_trips(client):

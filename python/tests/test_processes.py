@@ -95,6 +95,35 @@ def test_children_allocate_on_their_own(daemon, client, method):
     assert client.pool_info("default").client_use == 0
 
 
+def _inherited_client_allocates(client, parent_block, queue):
+    """A fork child using the client it inherited: the library gives it a
+    connection of its own; the parent's block is still mapped here."""
+    try:
+        with client.alloc("default", 4096) as b:
+            memoryview(b)[0] = 9
+            queue.put(("ok", memoryview(parent_block)[0], client.pool_info("default").client_use))
+    except Exception as e:
+        queue.put(("error", repr(e), 0))
+
+
+def test_fork_child_uses_the_inherited_client(client):
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    mine = client.alloc("default", 8192)
+    memoryview(mine)[0] = 5
+    p = ctx.Process(target=_inherited_client_allocates, args=(client, mine, queue))
+    p.start()
+    status, seen, child_use = queue.get(timeout=60)
+    p.join(60)
+    assert (status, p.exitcode) == ("ok", 0), seen
+    assert seen == 5          # the inherited block stays mapped in the child
+    assert child_use == 4096  # the child's own connection holds only its block
+    # The parent's connection and block are untouched by the child.
+    assert client.pool_info("default").client_use == 8192
+    assert memoryview(mine)[0] == 5
+    mine.release()
+
+
 def test_killed_process_returns_its_blocks(daemon, client):
     base_in_use = client.pool_info("default").in_use
     base_fds = daemon.fd_count()
