@@ -36,6 +36,7 @@ bench: build
 	$(BUILD)/bench_alloc
 	$(BUILD)/bench_admin
 	$(BUILD)/bench_scavenger $(BENCH_SECONDS)
+	$$(sh python/tests/venv.sh $(BUILD) . OFF) tests/bench/bench_python.py $(BUILD)
 
 # Installs under PREFIX (default /usr/local), into DESTDIR if set. The
 # prefix is given to CMake when configuring, since the daemon's default

@@ -7,7 +7,7 @@
 # Exit 77 when this machine's python3 cannot build or test the binding
 # (no venv module, headers, numpy or pytest).
 set -eu
-build=$1 source=$2 sanitize=${3:-OFF}
+build=$(cd "$1" && pwd) source=$(cd "$2" && pwd) sanitize=${3:-OFF}
 # Debian's python3, whatever else is on the PATH.
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3)
