@@ -2,6 +2,7 @@
 daemon's refusals arrive as those classes."""
 import os
 import pathlib
+import pwd
 import tempfile
 
 import pytest
@@ -79,11 +80,28 @@ def test_quota_exceeded(client):
     b.release()
 
 
+@pytest.mark.root
 def test_out_of_memory_at_the_pool_limit(daemon, client):
+    """Quota is per uid, and a pool's quota cannot exceed its limit: only a
+    second uid can meet the limit. The child drops to nobody."""
     whole = client.alloc("tight", 2 << 20)
-    with mempool.connect(daemon.socket) as other:
-        with raises(mempool.OutOfMemory, "ENOMEM"):
-            other.alloc("tight", 4096)
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            nobody = pwd.getpwnam("nobody")
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            with mempool.connect(daemon.socket) as other:
+                try:
+                    other.alloc("tight", 4096)
+                except mempool.OutOfMemory as e:
+                    status = 0 if (e.name, e.code) == ("ENOMEM", CODES["ENOMEM"]) else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     whole.release()
 
 
