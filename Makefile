@@ -4,7 +4,7 @@ BUILD_SANITIZE ?= build-sanitize
 JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
-.PHONY: deps build run test test-sanitize bench cross-darwin install clean
+.PHONY: deps build run test test-sanitize bench fuzz cross cross-darwin cross-linux-arm64 install clean
 
 deps:
 	sh scripts/install-deps.sh
@@ -46,15 +46,22 @@ install: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
-# The policy parser under libFuzzer (needs clang), from the seed corpus,
-# for FUZZ_SECONDS; new inputs it finds stay in build-fuzz/corpus.
+# The libFuzzer targets (need clang): the policy parser, the wire
+# protocol's decoders, the admin command line. Each runs FUZZ_SECONDS from
+# its seed corpus in tests/fuzz/corpus/<name>; what it finds stays in
+# build-fuzz/corpus/<name>.
 FUZZ_SECONDS ?= 30
+FUZZERS = policy proto admin
 fuzz:
 	sh scripts/install-deps.sh clang libclang-rt-dev
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DMEMPOOL_TESTS=OFF -DMEMPOOL_BENCH=OFF
-	cmake --build build-fuzz --target fuzz_policy -j $(JOBS)
-	mkdir -p build-fuzz/corpus
-	build-fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus tests/fuzz/corpus/policy
+	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZERS))
+	set -e; for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		echo "== fuzz_$$f, $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build-fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
 
 cross-darwin:
 	sh tests/darwin/cross-build.sh
