@@ -20,6 +20,7 @@
 #include "mem.h"
 #include "scavenger.h"
 #include "server.h"
+#include "sweeper.h"
 
 uint64_t daemon_now_ns(void)
 {
@@ -235,6 +236,7 @@ static const daemon_module modules[] = {
     { "handoff", handoff_start, handoff_stop, handoff_release },
     { "clients", clients_start, clients_stop, clients_release },
     /* @modules: one line per service module below this marker */
+    { "sweeper", sweeper_start, sweeper_stop, sweeper_release },
     { "scavenger", scavenger_start, scavenger_stop, scavenger_release },
     { "admin", admin_start, admin_stop, admin_release },
 };

@@ -25,6 +25,7 @@ typedef struct daemon_state {
     bool stopping;
     struct admin *admin;  /* the admin socket (admin.c) */
     struct scavenger *scav; /* the scavenger (scavenger.c) */
+    struct sweeper *sweeper; /* the stray sweeper (sweeper.c) */
 } daemon_state;
 
 /* Runs the daemon in the foreground on the policy file until SIGTERM;

@@ -100,6 +100,21 @@ void mem_backing_close(mem_backing *b);
  * anonymous backings. */
 int64_t mem_backing_resident(const mem_backing *b);
 
+/* A client holding a backing's descriptor can write anywhere in it, also
+ * where no block of its lies (pool isolation). These two find and free
+ * such memory whatever state the daemon's pages there are in; callers
+ * pass only ranges no live block covers.
+ *  mem_backing_discard: frees [b->offset, b->offset + n), which then reads
+ *    as zeros (Linux: punches the memfd). -ENOTSUP where no client can
+ *    reach memory outside its blocks (Darwin: each block travels as its
+ *    own memory entry), so there is nothing to free.
+ *  mem_backing_next_data: the first range holding data at or after
+ *    b->offset + from, as offsets from b->offset in *lo, *hi (Linux:
+ *    lseek SEEK_DATA then SEEK_HOLE); -ENXIO when there is none,
+ *    -ENOTSUP as above. */
+int mem_backing_discard(const mem_backing *b, uint64_t n);
+int mem_backing_next_data(const mem_backing *b, uint64_t from, uint64_t *lo, uint64_t *hi);
+
 /* True where memory that went through mem_unused may read as non-zero
  * afterwards and must be zeroed before a new owner sees it (Go's
  * needZeroAfterSysUnused: true on Darwin, false on Linux where a punched

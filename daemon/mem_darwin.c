@@ -129,6 +129,26 @@ int64_t mem_backing_resident(const mem_backing *b)
     return 0;
 }
 
+/* Darwin backings are anonymous memory and a client receives a memory
+ * entry of its block's range only (mach_make_memory_entry_64 on the
+ * daemon's mapping of the block): nothing outside its blocks is reachable,
+ * so there is never anything to find or free. */
+int mem_backing_discard(const mem_backing *b, uint64_t n)
+{
+    (void)b;
+    (void)n;
+    return -ENOTSUP;
+}
+
+int mem_backing_next_data(const mem_backing *b, uint64_t from, uint64_t *lo, uint64_t *hi)
+{
+    (void)b;
+    (void)from;
+    (void)lo;
+    (void)hi;
+    return -ENOTSUP;
+}
+
 /* needZeroAfterSysUnusedOS returns true in mem_darwin.go: pages given
  * back with MADV_FREE_REUSABLE keep their contents until the kernel
  * actually reclaims them. */

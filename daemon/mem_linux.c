@@ -154,6 +154,31 @@ int64_t mem_backing_resident(const mem_backing *b)
     return (int64_t)st.st_blocks * 512;
 }
 
+int mem_backing_discard(const mem_backing *b, uint64_t n)
+{
+    if (b == NULL || b->fd < 0 || n == 0)
+        return -EINVAL;
+    return punch_hole(b, (size_t)n);
+}
+
+/* SEEK_DATA and SEEK_HOLE on a memfd (Linux 3.8) walk the pages it holds,
+ * so finding what a client wrote costs what it wrote, not the backing's
+ * size. */
+int mem_backing_next_data(const mem_backing *b, uint64_t from, uint64_t *lo, uint64_t *hi)
+{
+    if (b == NULL || b->fd < 0)
+        return -EINVAL;
+    off_t data = lseek(b->fd, (off_t)(b->offset + from), SEEK_DATA);
+    if (data < 0)
+        return -errno;
+    off_t hole = lseek(b->fd, data, SEEK_HOLE);
+    if (hole < 0)
+        return -errno;
+    *lo = (uint64_t)data - b->offset;
+    *hi = (uint64_t)hole - b->offset;
+    return 0;
+}
+
 /* A punched hole and MADV_DONTNEED'd private memory both read as zeros
  * (Go's needZeroAfterSysUnusedOS is false with MADV_DONTNEED). */
 bool mem_need_zero_after_unused(void) { return false; }

@@ -337,6 +337,18 @@ static void shared_unwind(pool *p, block *b)
     free(b);
 }
 
+/* A client of the pool can write anywhere in the backing it maps, also
+ * where no block lies, and such pages are not warm or even Ready in the
+ * daemon's books: a block for an owner that wants zeros is punched whole
+ * before it is handed out, so that it shows nothing, and its warm pages
+ * need no clearing of their own. false where nothing outside a block can
+ * be written (Darwin) and the warm pages are cleared as before. */
+static bool shared_scrub(pool *p, uint64_t start, uint64_t npages)
+{
+    mem_backing bk = pool_shared_backing_at(p, p->base + start * p->page);
+    return mem_backing_discard(&bk, npages * p->page) == 0;
+}
+
 /* In pool isolation, warm pages anyone of the pool may have written are
  * cleared unless the caller takes them dirty: every client of such a pool
  * can read the whole backing anyway. */
@@ -354,7 +366,8 @@ static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **o
     }
     /* Darwin clears a block with released pages whole, warm ones too. */
     bool clear_whole = reused < bytes && mem_need_zero_after_unused();
-    warm_pages_take(&p->warm, start, npages, clear_warm && !clear_whole);
+    bool scrubbed = clear_warm && shared_scrub(p, start, npages);
+    warm_pages_take(&p->warm, start, npages, clear_warm && !clear_whole && !scrubbed);
     int rc = limit_release(p, need) ? shared_make_ready(p, b, bytes - reused) : -ENOMEM;
     if (rc != 0) {
         shared_unwind(p, b);

@@ -124,6 +124,14 @@ uint64_t pool_release_warm_part(pool *p, uint64_t max_bytes, uint64_t idle_befor
  * oldest warm memory (0 when nothing is warm). */
 uint64_t pool_warm_bytes(const pool *p);
 uint64_t pool_warm_oldest(const pool *p);
+/* Pool isolation: a client can write anywhere in the backing it maps.
+ * Frees what the backing holds outside every live block and the warm
+ * pages, going through up to max_extents ranges of data (SEEK_DATA) from
+ * where the last call stopped, so no call holds the loop long. Starts a
+ * pass only when the backing holds more than the pool's in-use and warm
+ * bytes, or a client of the pool has left since the last pass. Returns the
+ * bytes freed; *more: the pass is not finished. */
+uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more);
 /* The scavenger's bookkeeping, shown in stats. */
 void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms);
 

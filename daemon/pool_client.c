@@ -28,6 +28,7 @@ struct pool_client {
     idtable holds; /* block id -> hold chain */
     uint64_t *use; /* per pool: bytes of every hold of this connection */
     uid_account *account; /* its uid's, shared with its other connections */
+    bool *mapped_shared;  /* per pool: it was given the pool's one backing */
 };
 
 /* ---- uid accounts ------------------------------------------------------------ */
@@ -112,9 +113,11 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
     if (c == NULL)
         return NULL;
     c->use = calloc(s->npools ? s->npools : 1, sizeof *c->use);
-    c->account = account_get(s, uid);
-    if (c->use == NULL || c->account == NULL) {
+    c->mapped_shared = calloc(s->npools ? s->npools : 1, sizeof *c->mapped_shared);
+    c->account = c->use && c->mapped_shared ? account_get(s, uid) : NULL;
+    if (c->account == NULL) {
         free(c->use);
+        free(c->mapped_shared);
         free(c);
         return NULL;
     }
@@ -154,7 +157,12 @@ void pool_client_free(pool_client *c, uint64_t now)
         }
     }
     idtable_destroy(&c->holds);
+    /* It could write anywhere in the backings it was given: the next
+     * sweep looks (pool_stray.c). */
+    for (size_t i = 0; i < c->set->npools; i++)
+        c->set->pools[i].strays_suspected |= c->mapped_shared[i];
     account_put(c->set, c->account);
+    free(c->mapped_shared);
     free(c->use);
     free(c);
 }
@@ -193,6 +201,7 @@ static int hold_add(pool_client *c, block *b, unsigned prot)
     c->use[b->pool->index] += b->size;
     c->account->use[b->pool->index] += b->size;
     c->account->backing_holds += b->pool->cfg->isolation == POLICY_ISOLATION_BLOCK;
+    c->mapped_shared[b->pool->index] |= b->pool->shared.fd >= 0;
     c->nholds++;
     c->bytes += b->size;
     b->holders++;

@@ -35,6 +35,10 @@ struct pool {
     warm_set warm;                /* free memory kept Ready for reuse */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
     bool broken;                  /* a mapping failed other than for memory */
+    uint64_t stray_at;            /* pool isolation: where the stray sweep goes on */
+    bool stray_pass;              /* a sweep is under way */
+    bool strays_suspected;        /* a client of the pool left since the last pass */
+    uint64_t strays_freed;        /* bytes freed by the sweep, in total */
 };
 
 /* What one uid holds across all its connections: the quota and the shares

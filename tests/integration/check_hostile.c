@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -295,6 +296,110 @@ START_TEST(sharing_one_block_again_and_again_costs_nothing)
 }
 END_TEST
 
+
+/* ---- pool isolation: writes outside one's blocks ------------------------------ */
+
+/* A descriptor of this process whose link reads `name` (a memfd), or -1. */
+static int fd_named(pid_t pid, const char *name, uint64_t *resident)
+{
+    char dir[64], link[PATH_MAX], target[PATH_MAX];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    int found = -1;
+    for (struct dirent *e; d != NULL && found < 0 && (e = readdir(d)) != NULL;) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        struct stat st;
+        if (strncmp(target, name, strlen(name)) == 0 && stat(link, &st) == 0) {
+            found = atoi(e->d_name);
+            if (resident != NULL)
+                *resident = (uint64_t)st.st_blocks * 512;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+static uint64_t shared_backing_resident(void)
+{
+    uint64_t resident = 0;
+    ck_assert_int_ge(fd_named(fx.pid, "/memfd:mempoold:shared", &resident), 0);
+    return resident;
+}
+
+static int write_outside_blocks(void *arg)
+{
+    int ready = *(int *)arg;
+    mempool_client *c;
+    mempool_block b;
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    if (mempool_alloc(c, "shared", 4 * KiB, 0, &b) != 0)
+        return 11;
+    int fd = fd_named(getpid(), "/memfd:mempoold:shared", NULL);
+    if (fd < 0)
+        return 12;
+    unsigned char *all = mmap(NULL, 200 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (all == MAP_FAILED)
+        return 13;
+    memset(all + 4 * KiB, 0xbb, 200 * MiB - 4 * KiB);
+    report(ready, 1);
+    pause();
+    return 0;
+}
+
+/* Waits up to ~10 s for the shared backing to hold at most `bytes`. */
+static uint64_t wait_shared_resident_at_most(uint64_t bytes)
+{
+    uint64_t r = shared_backing_resident();
+    for (int i = 0; i < 1000 && r > bytes; i++) {
+        sleep_ms(10);
+        r = shared_backing_resident();
+    }
+    return r;
+}
+
+START_TEST(pool_isolation_keeps_its_limit_and_its_zeros)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(write_outside_blocks(&p[1]));
+    int ok;
+    ck_assert_int_eq(read(p[0], &ok, sizeof ok), (ssize_t)sizeof ok);
+    uint64_t peak = shared_backing_resident();
+    /* Within the limit (64 MiB) while the writer still lives. */
+    uint64_t held = wait_shared_resident_at_most(64 * MiB);
+    fprintf(stderr, "hostile: pool backing %llu KiB after nobody wrote 200 MiB outside its block, "
+            "%llu KiB once swept (limit 65536 KiB)\n", (unsigned long long)(peak / KiB),
+            (unsigned long long)(held / KiB));
+    ck_assert_uint_le(held, 64 * MiB);
+    /* Root's blocks that want zeros read as zeros. */
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b[16];
+    for (int i = 0; i < 16; i++) {
+        ck_assert_int_eq(mempool_alloc(c, "shared", MiB, 0, &b[i]), 0);
+        const unsigned char *bytes = b[i].addr;
+        for (size_t off = 0; off < b[i].size; off += 512)
+            ck_assert_msg(bytes[off] == 0, "block %d byte %zu: %#x", i, off, bytes[off]);
+    }
+    /* Gone with the writer: what it wrote outside its block too. */
+    stop_hog(pid);
+    ck_assert_uint_eq(wait_in_use(c, "shared", 16 * MiB), 16 * MiB);
+    ck_assert_uint_le(wait_shared_resident_at_most(16 * MiB + 64 * KiB), 16 * MiB + 64 * KiB);
+    mempool_disconnect(c);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 /* ---- clients killed anywhere ------------------------------------------------ */
 
 static int churn_until_killed(void *arg)
@@ -386,6 +491,7 @@ int main(void)
     tcase_add_test(tc, one_uid_cannot_take_every_block_backing);
     tcase_add_test(tc, one_uid_cannot_take_every_connection);
     tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
+    tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
     suite_add_tcase(s, tc);
     return check_run(s);

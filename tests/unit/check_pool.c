@@ -653,6 +653,59 @@ START_TEST(sharing_again_returns_the_same_handle)
 }
 END_TEST
 
+/* A pool-isolation client writes where no block of its lies, through the
+ * descriptor it was given: a later owner still gets zeros, the sweep gives
+ * the pages back (the memfd's st_blocks says so) without touching live
+ * blocks or warm pages, and a departed client's pages go too. */
+static void sweep_all(pool *p)
+{
+    bool more = true;
+    for (int i = 0; i < 100000 && more; i++)
+        pool_sweep_strays(p, 64, &more);
+    ck_assert(!more);
+}
+
+START_TEST(pool_isolation_reclaims_what_clients_write_outside_blocks)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool *p = pool_set_find(set, "shr");
+    pool_grant mine, later;
+    ck_assert_int_eq(pool_alloc(a, "shr", 4 * MiB, 0, 1, &mine), 0);
+    memset(mine.addr, 7, mine.size);
+    /* 100 MiB written above everything handed out: memory the pool's
+     * books know nothing of. */
+    int fd = mine.backing_fd;
+    unsigned char *all = mmap(NULL, 128 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(all, MAP_FAILED);
+    memset(all + 6 * MiB, 0xbb, 100 * MiB);
+    ck_assert_int_ge(fd_resident(fd), (int64_t)(104 * MiB));
+    /* Someone else's allocation over part of it reads as zeros. */
+    ck_assert_int_eq(pool_alloc(b, "shr", 8 * MiB, 0, 3, &later), 0);
+    ck_assert_uint_eq(later.offset, 4 * MiB);
+    ck_assert(reads_as_zeros(later.addr, later.size));
+    memset(later.addr, 9, later.size);
+    ck_assert_int_eq(pool_release(b, later.block_id, 4), 0); /* 8 MiB warm */
+    /* The sweep gives the rest back; live and warm memory stay. */
+    sweep_all(p);
+    ck_assert_int_le(fd_resident(fd), (int64_t)(12 * MiB + 64 * 1024));
+    ck_assert_uint_eq(((unsigned char *)mine.addr)[100], 7);
+    ck_assert_uint_eq(all[4 * MiB + 100], 9);
+    ck_assert_uint_eq(stats_of("shr").warm, 8 * MiB);
+    /* A departed client's writes go at the next pass, even under the
+     * pool's books (the pass starts because a client left). */
+    ck_assert_int_eq(pool_release_warm(p, UINT64_MAX, 5), 8 * MiB);
+    pool_grant untouched;
+    ck_assert_int_eq(pool_alloc(b, "shr", 16 * MiB, MEMPOOL_ALLOC_DIRTY, 5, &untouched), 0);
+    memset(all + 64 * MiB, 0xcc, 2 * MiB);
+    pool_client_free(b, 5); /* 16 MiB warm, none of it resident */
+    ck_assert_int_lt(fd_resident(fd), (int64_t)(stats_of("shr").in_use + stats_of("shr").warm));
+    sweep_all(p);
+    ck_assert_int_le(fd_resident(fd), (int64_t)(4 * MiB + 64 * 1024));
+    munmap(all, 128 * MiB);
+    pool_client_free(a, 6);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -681,6 +734,7 @@ int main(void)
     tcase_add_test(tc, backing_shares_keep_room_for_other_uids_and_root);
     tcase_add_test(tc, quota_counts_the_uid_across_its_connections);
     tcase_add_test(tc, sharing_again_returns_the_same_handle);
+    tcase_add_test(tc, pool_isolation_reclaims_what_clients_write_outside_blocks);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
