@@ -4,13 +4,14 @@
 #   - every file in the place docs/service.md gives, the library with its
 #     soname and links, the units naming the installed daemon and policy;
 #   - an administrator's policy survives a second install;
-#   - `systemd-analyze verify` accepts the units, with the installed man
-#     pages for their Documentation= (skipped where systemd-analyze is
-#     missing);
 #   - a client builds against the installed tree with pkg-config, and with
 #     find_package(mempool) through mempool::mempool and
 #     mempool::mempool_static, and each one works against the installed
 #     daemon.
+# With the argument `units`, it installs and checks only that
+# `systemd-analyze verify` accepts the units, with the installed man pages
+# for their Documentation= (the test install.units); where systemd-analyze
+# is missing it exits 77, which CTest reports as skipped.
 # The layout comes from CMake in the environment (tests/install/tests.cmake).
 set -eu
 
@@ -97,10 +98,6 @@ check_policy_kept() {
 # copy whose daemon path points into DESTDIR; the rest is as installed, and
 # Documentation= is checked against the installed man pages.
 verify_units() {
-    if ! command -v systemd-analyze >/dev/null; then
-        echo "install_tree: systemd-analyze not found: the units were not verified (skipped)"
-        return 0
-    fi
     mkdir "$work/units"
     sed "s|^ExecStart=$SBINDIR/|ExecStart=$dest$SBINDIR/|" "$dest$UNITDIR/mempoold.service" \
         >"$work/units/mempoold.service"
@@ -186,12 +183,19 @@ run_clients() {
     stop_daemon
 }
 
+if [ "${1:-}" = units ] && ! command -v systemd-analyze >/dev/null; then
+    echo "install_tree: systemd-analyze not found: the units cannot be verified here (skipped)"
+    exit 77
+fi
 echo "install_tree: cmake --install with DESTDIR=$dest (prefix $PREFIX)"
 run "cmake --install" env DESTDIR="$dest" "$CMAKE" --install "$BUILD_DIR"
+if [ "${1:-}" = units ]; then
+    verify_units
+    exit 0
+fi
 check_files
 check_daemon_paths
 check_policy_kept
-verify_units
 build_with_pkg_config
 build_with_cmake
 check_linkage
