@@ -1,5 +1,7 @@
 #include "paths.h"
 
+#include "dir_trust.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +31,11 @@ char *mempool_default_path(const char *file, char *buf, size_t len)
     return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
-int mempool_dir_check(const char *dir)
-{
-    struct stat st;
-    if (lstat(dir, &st) != 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if (st.st_uid != geteuid() && st.st_uid != 0)
-        return -EPERM;
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
-        return -EPERM;
-    return 0;
-}
-
 char *mempool_user_socket(const char *file, char *buf, size_t len)
 {
     char dir[512];
     struct stat st;
-    if (mempool_default_dir(dir, sizeof dir) == NULL || mempool_dir_check(dir) != 0 ||
+    if (mempool_default_dir(dir, sizeof dir) == NULL || mempool_dir_check(dir, NULL, 0) != 0 ||
         mempool_default_path(file, buf, len) == NULL)
         return NULL;
     return stat(buf, &st) == 0 && S_ISSOCK(st.st_mode) ? buf : NULL;

@@ -16,14 +16,8 @@ char *mempool_default_path(const char *file, char *buf, size_t len);
 /* The folder mempool_default_path puts files in, for this uid. */
 char *mempool_default_dir(char *buf, size_t len);
 
-/* A folder one may trust with a socket: a real folder owned by this uid or
- * root, that nobody else can write to unless it is sticky (/tmp). Another
- * user who made /tmp/mempoold-<uid> first could otherwise put a daemon of
- * their own behind the path. 0, or -EPERM / -ENOTDIR / -errno of lstat. */
-int mempool_dir_check(const char *dir);
-
 /* The per-user default path of `file` if a socket is there and its folder
- * passes mempool_dir_check; NULL otherwise. */
+ * passes mempool_dir_check (dir_trust.h); NULL otherwise. */
 char *mempool_user_socket(const char *file, char *buf, size_t len);
 
 #endif

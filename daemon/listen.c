@@ -1,6 +1,7 @@
 #include "listen.h"
 
 #include "activation.h"
+#include "dir_trust.h"
 #include "log.h"
 #include "paths.h"
 
@@ -53,11 +54,12 @@ static int make_parent(const char *path)
     *slash = '\0';
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -errno;
-    int rc = mempool_dir_check(dir);
+    char why[256];
+    int rc = mempool_dir_check(dir, why, sizeof why);
     if (rc != 0)
-        log_error("%s is not a folder to trust with a socket (%s): it must be owned by "
-                  "this user or root and writable by nobody else unless sticky",
-                  dir, strerror(-rc));
+        log_error("%s is not a folder to trust with a socket: %s (a socket's folder must "
+                  "be owned by this user or root and writable by nobody else unless sticky)",
+                  dir, why);
     return rc;
 }
 

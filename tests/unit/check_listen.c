@@ -74,6 +74,33 @@ START_TEST(folders_others_can_write_are_refused)
 }
 END_TEST
 
+/* A socket path through a symbolic link to a trusted folder, as
+ * /var/run/mempoold.sock on Debian (/var/run -> /run): bound there. A link
+ * to a folder others can write is refused. */
+START_TEST(a_symlinked_folder_is_followed)
+{
+    char real[160], link[160], through[200];
+    snprintf(real, sizeof real, "%s/real", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    snprintf(through, sizeof through, "%s/s.sock", link);
+    ck_assert_int_eq(mkdir(real, 0755), 0);
+    ck_assert_int_eq(symlink(real, link), 0);
+    int fd = listen_unix(through, SOCK_STREAM, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct stat st;
+    snprintf(through, sizeof through, "%s/s.sock", real);
+    ck_assert_int_eq(stat(through, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    unlink(through);
+    ck_assert_int_eq(chmod(real, 0777), 0);
+    snprintf(through, sizeof through, "%s/s.sock", link);
+    ck_assert_int_eq(listen_unix(through, SOCK_STREAM, 0600), -EPERM);
+    unlink(link);
+    rmdir(real);
+}
+END_TEST
+
 static int unix_socket(int type, bool listening)
 {
     int fd = socket(AF_UNIX, type, 0);
@@ -111,6 +138,7 @@ int main(void)
     tcase_add_test(tc, binds_listens_and_sets_the_mode);
     tcase_add_test(tc, a_file_that_is_not_a_socket_is_left_alone);
     tcase_add_test(tc, folders_others_can_write_are_refused);
+    tcase_add_test(tc, a_symlinked_folder_is_followed);
     tcase_add_test(tc, adopted_sockets_are_checked);
     suite_add_tcase(s, tc);
     return check_run(s);
