@@ -1,6 +1,6 @@
 /* Handoff on Darwin: the backing is a Mach memory entry over the daemon's
- * own mapping of the block (DESIGN §3). AF_UNIX has no SOCK_SEQPACKET on
- * macOS and a port cannot ride on a Unix socket, so the protocol runs on a
+ * own mapping of the block (docs/design.md §3). AF_UNIX has no
+ * SOCK_SEQPACKET on macOS and a port cannot ride on a Unix socket, so the protocol runs on a
  * stream socket and the entry travels over Mach: the block reply carries a
  * nonce, and handoff_collect presents it to the daemon's Mach service
  * (common/handoff_darwin.h; the daemon's side is

@@ -1,4 +1,4 @@
-/* The admin socket (DESIGN §8): a Unix stream socket at the policy's
+/* The admin socket (docs/design.md §8): a Unix stream socket at the policy's
  * admin.socket, one text command per line, one JSON object per reply line,
  * so `socat - UNIX-CONNECT:PATH` works and mempoolctl only formats.
  * docs/admin.md lists the commands and their replies.

@@ -1,7 +1,7 @@
 /* The Darwin side of the OS memory layer (mem_os.h): a C port of Go's
  * runtime/mem_darwin.go, one function per sys*OS function there, with the
  * Go comments that say why. Every range is anonymous memory: a client gets
- * a Mach memory entry made from the daemon's own mapping (DESIGN §3), so
+ * a Mach memory entry made from the daemon's own mapping (docs/design.md §3), so
  * backings carry no descriptor here. */
 #include "mem_os.h"
 

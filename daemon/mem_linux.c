@@ -1,6 +1,6 @@
 /* The Linux side of the OS memory layer (mem_os.h): Go's
  * runtime/mem_linux.go for private memory, and memfd backings for memory
- * the daemon shares with clients (DESIGN §3). */
+ * the daemon shares with clients (docs/design.md §3). */
 #include "mem_os.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
 #include "policy_internal.h"
 
 /* macOS offers no huge pages for shared anonymous memory (mem_huge is a
-   no-op there, see DESIGN.md §2), so huge_pages is accepted and ignored
+   no-op there, see docs/design.md §2), so huge_pages is accepted and ignored
    whatever the page: a policy written for Linux still loads. */
 const char *policy_os_huge_pages_problem(uint64_t page, char *buf, size_t len)
 {

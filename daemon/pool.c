@@ -2,7 +2,7 @@
  *
  * Memory moves only through the memory layer (mem_map / mem_used /
  * mem_unused / mem_fault), so mem.c's counters describe every pool.
- * Zeroing (DESIGN §3): a new owner sees zeros unless every earlier holder
+ * Zeroing (docs/design.md §3): a new owner sees zeros unless every earlier holder
  * had its uid and it asked for MEMPOOL_ALLOC_DIRTY. Fresh backings
  * and punched holes read as zeros by themselves; warm memory is cleared
  * with memset; memory that went through mem_unused is cleared where the

@@ -1,4 +1,4 @@
-/* OS memory pressure, watched on the loop (DESIGN §7): the platform file
+/* OS memory pressure, watched on the loop (docs/design.md §7): the platform file
  * chosen by CMake says how the OS tells, as libuv's src/unix/linux.c and
  * darwin.c do for their events.
  *

@@ -1,5 +1,5 @@
 /* What the scavenger decides: how much of a pool's free memory to give back
- * to the OS, which of it, and when (DESIGN §7, after Go's mgcscavenge.go).
+ * to the OS, which of it, and when (docs/design.md §7, after Go's mgcscavenge.go).
  *
  * A pure module: the clock is an argument (as in jemalloc's decay.c), and it
  * knows nothing of pools, arenas or mmap. The driver (the scavenger) asks
@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The longest stretch of work one slice may take: DESIGN §7's millisecond. */
+/* The longest stretch of work one slice may take (docs/design.md §7). */
 #define SCAVENGE_SLICE_NS UINT64_C(1000000)
 /* A time that never comes: no wake-up needed. */
 #define SCAVENGE_NEVER UINT64_MAX

@@ -1,5 +1,5 @@
 /* The scavenger: gives pools' idle warm memory back to the OS on the loop
- * thread, paced by each pool's policy (DESIGN §7, after Go's
+ * thread, paced by each pool's policy (docs/design.md §7, after Go's
  * runtime/mgcscavenge.go; docs/scavenger.md).
  *
  * What to release and when is decided by scavenge_policy.c (pure, clock

@@ -276,7 +276,7 @@ START_TEST(a_pool_full_of_warm_memory_serves_a_new_block)
 }
 END_TEST
 
-/* ---- no data lost, zeros where DESIGN §3 wants them -------------------------- */
+/* ---- no data lost, zeros where docs/design.md §3 wants them -------------------------- */
 
 static void check_blocks_in_use_survive(const char *pool)
 {
