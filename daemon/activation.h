@@ -6,6 +6,8 @@
 #ifndef MEMPOOL_ACTIVATION_H
 #define MEMPOOL_ACTIVATION_H
 
+#include <stdint.h>
+
 /* The names the units and the plist give the sockets. */
 #define ACTIVATION_CLIENT_SOCKET "client"
 #define ACTIVATION_ADMIN_SOCKET "admin"
@@ -13,7 +15,8 @@
 typedef enum activation_state {
     ACTIVATION_READY,     /* serving: systemd READY=1 */
     ACTIVATION_RELOADING, /* RELOADING=1 */
-    ACTIVATION_STOPPING   /* STOPPING=1 */
+    ACTIVATION_STOPPING,  /* STOPPING=1 */
+    ACTIVATION_WATCHDOG   /* WATCHDOG=1: the loop still turns */
 } activation_state;
 
 /* The descriptor of the socket the service manager handed over under
@@ -24,5 +27,12 @@ int activation_socket(const char *name);
 /* Tells the service manager how the daemon is; nothing where it does not
  * listen. */
 void activation_notify(activation_state state);
+/* One line for `systemctl status` (STATUS=); nothing where no service
+ * manager listens. */
+void activation_status(const char *text);
+/* The watchdog period the service manager asks for (WatchdogSec=, as
+ * WATCHDOG_USEC, when WATCHDOG_PID is unset or ours), in microseconds;
+ * 0: none. ACTIVATION_WATCHDOG must then come at least that often. */
+uint64_t activation_watchdog_usec(void);
 
 #endif

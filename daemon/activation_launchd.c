@@ -53,3 +53,9 @@ int activation_socket(const char *name)
 }
 
 void activation_notify(activation_state state) { (void)state; }
+
+/* launchd has no status line and no watchdog: KeepAlive restarts a daemon
+ * that exits, not one that hangs. */
+void activation_status(const char *text) { (void)text; }
+
+uint64_t activation_watchdog_usec(void) { return 0; }

@@ -56,6 +56,7 @@ static const char *const state_messages[] = {
     [ACTIVATION_READY] = "READY=1",
     [ACTIVATION_RELOADING] = "RELOADING=1",
     [ACTIVATION_STOPPING] = "STOPPING=1",
+    [ACTIVATION_WATCHDOG] = "WATCHDOG=1",
 };
 
 /* $NOTIFY_SOCKET is a path, or an abstract address when it starts with
@@ -74,7 +75,9 @@ static socklen_t notify_address(struct sockaddr_un *sa)
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 }
 
-void activation_notify(activation_state state)
+/* One datagram to $NOTIFY_SOCKET. Readiness is advisory: a manager that
+ * cannot hear us still runs us. */
+static void send_notification(const char *msg, size_t len)
 {
     struct sockaddr_un sa;
     socklen_t salen = notify_address(&sa);
@@ -83,6 +86,12 @@ void activation_notify(activation_state state)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
+    (void)sendto(fd, msg, len, MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen);
+    close(fd);
+}
+
+void activation_notify(activation_state state)
+{
     char msg[64];
     int len = snprintf(msg, sizeof msg, "%s", state_messages[state]);
     /* systemd 253+ (Type=notify-reload) wants the time of the reload. */
@@ -90,9 +99,27 @@ void activation_notify(activation_state state)
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         len = snprintf(msg, sizeof msg, "%s\nMONOTONIC_USEC=%llu", state_messages[state],
-                       (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+                       (unsigned long long)now.tv_sec * 1000000ULL +
+                           (unsigned long long)now.tv_nsec / 1000);
     }
-    /* Readiness is advisory: a manager that cannot hear us still runs us. */
-    (void)sendto(fd, msg, (size_t)len, MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen);
-    close(fd);
+    send_notification(msg, (size_t)len);
+}
+
+void activation_status(const char *text)
+{
+    char msg[256];
+    int len = snprintf(msg, sizeof msg, "STATUS=%s", text);
+    send_notification(msg, len < (int)sizeof msg ? (size_t)len : sizeof msg - 1);
+}
+
+/* sd_watchdog_enabled(3): WATCHDOG_USEC, for us when WATCHDOG_PID is
+ * unset or names our pid. */
+uint64_t activation_watchdog_usec(void)
+{
+    const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    if (usec == NULL || (pid != NULL && strtol(pid, NULL, 10) != (long)getpid()))
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(usec, &end, 10);
+    return end != usec && *end == '\0' ? (uint64_t)v : 0;
 }

@@ -23,7 +23,12 @@
  *     when there is no control buffer), but one reading path for both: a
  *     uv_poll on a duplicate of the connection's descriptor, read with
  *     handoff_recv, which gives recvmsg room for them all and closes them.
- *     The uv_pipe_t only writes. */
+ *     The uv_pipe_t only writes;
+ *   - a connection that sends no command for admin.idle_timeout is closed
+ *     (after an error line saying so);
+ *   - of the ADMIN_MAX_CONNECTIONS slots, the last is kept for the uid the
+ *     daemon runs as, so that idle connections of other admitted users
+ *     never lock out the daemon's own operator (mempoolctl as that user). */
 #include "admin.h"
 
 #include <errno.h>
@@ -37,6 +42,7 @@
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
+#include "log_peer.h"
 #include "scavenger.h"
 
 #define ADMIN_MAX_CONNECTIONS 16
@@ -47,7 +53,9 @@ typedef struct admin_conn {
     uv_pipe_t pipe;               /* writes the replies */
     uv_poll_t reader;             /* reads reader_fd, a dup of the pipe's */
     int reader_fd;
-    int open_handles;             /* freed when both are closed */
+    bool reader_open;             /* the reader was initialised */
+    uv_timer_t idle_timer;        /* admin.idle_timeout, restarted by each read */
+    int open_handles;             /* freed when all are closed */
     admin *adm;
     peer_cred peer;
     char buf[ADMIN_MAX_LINE + 2]; /* a longest line, '\r' and '\n' */
@@ -80,6 +88,34 @@ typedef struct reply_write {
 static void pump(admin_conn *c);
 static void reading_start(admin_conn *c);
 static void reading_stop(admin_conn *c);
+static void refuse(admin_conn *c, const char *code, const char *why);
+
+/* ---- idle connections ------------------------------------------------------ */
+
+/* A connection waiting for its `scavenge` reply, or for its replies to be
+ * read, is not idle: the timer closes only one that sends nothing. */
+static void idle_expired(uv_timer_t *timer)
+{
+    admin_conn *c = timer->data;
+    uint64_t ms = c->adm->d->pol->admin_idle_timeout_ns / 1000000;
+    if (c->awaiting || c->writes > 0) {
+        uv_timer_start(&c->idle_timer, idle_expired, ms, 0);
+        return;
+    }
+    log_peer(c->peer.uid, LOG_LEVEL_INFO, "admin: uid %u (pid %d) idle for %llu ms; closing",
+             (unsigned)c->peer.uid, (int)c->peer.pid, (unsigned long long)ms);
+    char why[96];
+    snprintf(why, sizeof why, "idle: no command for %llu ms (admin.idle_timeout)",
+             (unsigned long long)ms);
+    refuse(c, "idle-timeout", why);
+}
+
+static void restart_idle_timer(admin_conn *c)
+{
+    if (!c->closing)
+        uv_timer_start(&c->idle_timer, idle_expired,
+                       c->adm->d->pol->admin_idle_timeout_ns / 1000000, 0);
+}
 
 /* ---- closing ------------------------------------------------------------- */
 
@@ -108,8 +144,9 @@ static void conn_close(admin_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     a->nconns--;
-    if (c->open_handles == 2)
+    if (c->reader_open)
         uv_close((uv_handle_t *)&c->reader, handle_closed);
+    uv_close((uv_handle_t *)&c->idle_timer, handle_closed);
     uv_close((uv_handle_t *)&c->pipe, handle_closed);
 }
 
@@ -166,7 +203,8 @@ static void send_reply(admin_conn *c, json_writer *w, bool shutdown_after)
     }
     c->writes++;
     if (uv_stream_get_write_queue_size(stream) > ADMIN_MAX_PENDING) {
-        log_warn("admin: uid %u (pid %d) leaves %zu bytes of replies unread; closing",
+        log_peer(c->peer.uid, LOG_LEVEL_WARN,
+                 "admin: uid %u (pid %d) leaves %zu bytes of replies unread; closing",
                  (unsigned)c->peer.uid, (int)c->peer.pid, uv_stream_get_write_queue_size(stream));
         conn_close(c);
     }
@@ -224,7 +262,8 @@ static void on_readable(uv_poll_t *poll, int status, int events)
     if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
         return;
     if (n == -EPROTO) {
-        log_warn("admin: uid %u (pid %d) sent descriptors; closed them and the connection",
+        log_peer(c->peer.uid, LOG_LEVEL_WARN,
+                 "admin: uid %u (pid %d) sent descriptors; closed them and the connection",
                  (unsigned)c->peer.uid, (int)c->peer.pid);
         refuse(c, "descriptors-refused", "the admin socket takes text only, not descriptors");
         return;
@@ -238,6 +277,7 @@ static void on_readable(uv_poll_t *poll, int status, int events)
         reading_stop(c);
     } else {
         c->used += (size_t)n;
+        restart_idle_timer(c);
     }
     pump(c);
 }
@@ -246,7 +286,7 @@ static void reading_start(admin_conn *c) { uv_poll_start(&c->reader, UV_READABLE
 
 static void reading_stop(admin_conn *c)
 {
-    if (c->open_handles == 2)
+    if (c->reader_open)
         uv_poll_stop(&c->reader);
 }
 
@@ -308,7 +348,8 @@ static bool admits(admin_conn *c)
     const policy *pol = c->adm->d->pol;
     if (policy_admin_admits(pol, c->peer.uid, c->peer.groups, c->peer.ngroups))
         return true;
-    log_warn("admin: refused uid %u gid %u (pid %d): not in admin.users or admin.groups",
+    log_peer(c->peer.uid, LOG_LEVEL_WARN,
+             "admin: refused uid %u gid %u (pid %d): not in admin.users or admin.groups",
              (unsigned)c->peer.uid, (unsigned)c->peer.gid, (int)c->peer.pid);
     char why[128];
     snprintf(why, sizeof why, "access denied: uid %u is not in admin.users or admin.groups",
@@ -325,9 +366,11 @@ static admin_conn *conn_new(admin *a)
     c->adm = a;
     c->reader_fd = -1;
     uv_pipe_init(a->d->loop, &c->pipe, 0);
+    uv_timer_init(a->d->loop, &c->idle_timer);
     c->pipe.data = c;
     c->reader.data = c;
-    c->open_handles = 1;
+    c->idle_timer.data = c;
+    c->open_handles = 2;
     c->next = a->conns;
     if (a->conns != NULL)
         a->conns->prev = c;
@@ -344,9 +387,19 @@ static int open_reader(admin_conn *c, int fd)
     if (c->reader_fd < 0)
         return -errno;
     int rc = uv_poll_init(c->adm->d->loop, &c->reader, c->reader_fd);
-    if (rc == 0)
-        c->open_handles = 2;
+    if (rc == 0) {
+        c->reader_open = true;
+        c->open_handles++;
+    }
     return rc;
+}
+
+/* Is there a slot for a new connection (already counted in nconns) of
+ * `uid`? The last slot is the daemon's own uid's. */
+static bool slot_free(const admin *a, uint32_t uid)
+{
+    size_t others_max = ADMIN_MAX_CONNECTIONS - 1;
+    return a->nconns <= (uid == (uint32_t)geteuid() ? ADMIN_MAX_CONNECTIONS : others_max);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -364,14 +417,17 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    if (a->nconns > ADMIN_MAX_CONNECTIONS) {
-        log_warn("admin: refused uid %u (pid %d): %d connections already",
-                 (unsigned)c->peer.uid, (int)c->peer.pid, ADMIN_MAX_CONNECTIONS);
+    if (!slot_free(a, c->peer.uid)) {
+        log_peer(c->peer.uid, LOG_LEVEL_WARN,
+                 "admin: refused uid %u (pid %d): %zu connections already",
+                 (unsigned)c->peer.uid, (int)c->peer.pid, a->nconns - 1);
         refuse(c, "too-many-connections", "too many admin connections; try again later");
         return;
     }
     if (admits(c)) {
-        log_debug("admin: uid %u (pid %d) connected", (unsigned)c->peer.uid, (int)c->peer.pid);
+        restart_idle_timer(c);
+        log_peer(c->peer.uid, LOG_LEVEL_DEBUG, "admin: uid %u (pid %d) connected",
+                 (unsigned)c->peer.uid, (int)c->peer.pid);
         pump(c);
     }
 }

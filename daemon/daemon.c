@@ -21,6 +21,7 @@
 #include "scavenger.h"
 #include "server.h"
 #include "sweeper.h"
+#include "status.h"
 
 uint64_t daemon_now_ns(void)
 {
@@ -239,6 +240,7 @@ static const daemon_module modules[] = {
     { "sweeper", sweeper_start, sweeper_stop, sweeper_release },
     { "scavenger", scavenger_start, scavenger_stop, scavenger_release },
     { "admin", admin_start, admin_stop, admin_release },
+    { "status", status_start, status_stop, status_release },
 };
 
 #define NMODULES (sizeof modules / sizeof modules[0])

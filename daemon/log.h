@@ -1,5 +1,9 @@
-/* The daemon's log: one line per event on stderr, with a timestamp and a
- * level, so launchd's StandardErrorPath and journald both keep it. */
+/* The daemon's log: one line per event on stderr, so launchd's
+ * StandardErrorPath and journald both keep it. On a terminal or a file a
+ * line starts with a UTC timestamp and the level; when stderr is the
+ * journal (JOURNAL_STREAM), with the syslog priority ("<4>") instead, so
+ * `journalctl -p warning` finds the warnings. Lines about peers go
+ * through log_peer.h, which rate-limits them. */
 #ifndef MEMPOOL_LOG_H
 #define MEMPOOL_LOG_H
 

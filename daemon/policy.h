@@ -48,9 +48,11 @@ typedef struct policy {
     char *listen_socket;  uint32_t listen_mode;
     char *admin_socket;   uint32_t admin_mode;
     policy_idlist admin_users, admin_groups;
+    uint64_t admin_idle_timeout_ns; /* an admin connection silent this long is closed */
     uint32_t max_clients, max_blocks_per_client;
     uint32_t max_clients_per_uid;   /* connections of one uid (root and the daemon's uid: none) */
     uint32_t backings_per_uid;      /* share of the backing budget one uid may hold, in 1/1000 */
+    uint64_t hello_timeout_ns;      /* a client that has not said HELLO by then is closed */
     int log_level;          /* values of log_level in daemon/log.h */
     policy_scavenger scavenger;   /* the global defaults */
     policy_pool *pools; size_t npools;

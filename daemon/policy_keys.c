@@ -127,6 +127,10 @@ static const policy_key admin_keys[] = {
       .default_text = "root", .help = "users who may send admin commands" },
     { .name = "groups", .type = POLICY_GROUPS, .offset = offsetof(policy, admin_groups),
       .help = "groups whose members may send admin commands" },
+    { .name = "idle_timeout", .type = POLICY_DURATION,
+      .offset = offsetof(policy, admin_idle_timeout_ns), .default_text = "60s",
+      .min = 100 * POLICY_NS_PER_MS, .max = SECONDS(24 * 3600),
+      .help = "an admin connection that sends no command for this long is closed" },
 };
 
 static const policy_key limits_keys[] = {
@@ -146,6 +150,10 @@ static const policy_key limits_keys[] = {
       .max = 1000,
       .help = "share of the daemon's block backings one uid may hold (not root or the "
               "daemon's uid)" },
+    { .name = "hello_timeout", .type = POLICY_DURATION,
+      .offset = offsetof(policy, hello_timeout_ns), .default_text = "5s",
+      .min = 100 * POLICY_NS_PER_MS, .max = SECONDS(3600),
+      .help = "a client connection that has not said HELLO by then is closed" },
 };
 
 static const policy_key log_keys[] = {

@@ -632,3 +632,5 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .huge_pages = p->cfg->huge_pages,
     };
 }
+
+uint64_t pool_in_use(const pool *p) { return p->in_use; }

@@ -87,6 +87,9 @@ pool *pool_set_find(const pool_set *s, const char *name);
 const char *pool_name(const pool *p);
 const policy_pool *pool_policy(const pool *p);
 void pool_get_stats(const pool *p, pool_stats *out);
+/* Bytes in the pool's live blocks: pool_stats.in_use without the rest
+ * (some of which costs system calls). */
+uint64_t pool_in_use(const pool *p);
 
 /* A connection as the pools see it. */
 pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_peer.h"
 
 #define CLIENT_MAX_GROUPS 64
 
@@ -213,7 +214,8 @@ static bool admitted(const pool_client *c, const pool *p)
 {
     if (policy_pool_admits(p->cfg, c->uid, c->gids, c->ngids))
         return true;
-    log_warn("access denied: uid %u to pool %s", (unsigned)c->uid, p->cfg->name);
+    log_peer(c->uid, LOG_LEVEL_WARN, "access denied: uid %u to pool %s", (unsigned)c->uid,
+             p->cfg->name);
     return false;
 }
 
@@ -242,7 +244,8 @@ static int check_alloc(const pool_client *c, const pool *p, uint64_t size)
     if (!admitted(c, p))
         return MEMPOOL_EACCES;
     if (policy_pool_read_only(p->cfg, c->uid)) {
-        log_warn("access denied: uid %u may only read pool %s", (unsigned)c->uid,
+        log_peer(c->uid, LOG_LEVEL_WARN, "access denied: uid %u may only read pool %s",
+                 (unsigned)c->uid,
                  p->cfg->name);
         return MEMPOOL_EACCES;
     }

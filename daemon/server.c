@@ -25,6 +25,7 @@
 #include "handoff_service.h"
 #include "idtable.h"
 #include "log.h"
+#include "log_peer.h"
 #include "peer.h"
 #include "proto.h"
 
@@ -37,6 +38,8 @@ _Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE,
 
 typedef struct session {
     uv_poll_t poll;
+    uv_timer_t hello_timer;  /* limits.hello_timeout: no HELLO by then, closed */
+    int open_handles;        /* the poll and the timer: freed when both closed */
     server *srv;
     int fd;
     uint64_t id;
@@ -62,8 +65,6 @@ struct server {
     session *sessions;
     uint64_t next_session_id;
     server_stats stats;
-    uint64_t release_logged_at;      /* when a refused release was last logged */
-    uint64_t release_log_suppressed; /* refused releases not logged since */
 };
 
 typedef struct request {
@@ -79,7 +80,7 @@ static int send_frame(session *s, const unsigned char *frame, size_t len,
 {
     int rc = handoff_send(s->fd, frame, len, obj);
     if (rc < 0) {
-        log_info("session %llu (pid %d): cannot reply (%s); closing",
+        log_peer(s->cred.uid, LOG_LEVEL_INFO, "session %llu (pid %d): cannot reply (%s); closing",
                  (unsigned long long)s->id, (int)s->cred.pid, strerror(-rc));
         s->closing = true;
     }
@@ -115,6 +116,7 @@ static int serve_hello(request *r)
     out.version = top;
     memcpy(r->s->name, m.name, sizeof r->s->name);
     r->s->greeted = true;
+    uv_timer_stop(&r->s->hello_timer);
     unsigned char payload[PROTO_MAX_FRAME];
     return reply(r->s, &r->h, payload, proto_put_hello_reply(payload, &out), NULL);
 }
@@ -220,26 +222,15 @@ static int serve_share(request *r)
 
 /* A release the daemon cannot honour (a block this connection does not
  * hold: the library checks that locally, so only a broken or hostile
- * client sends one) is counted, and logged with the uid at most once a
- * second daemon-wide, so that no client can fill the log. */
-#define RELEASE_LOG_INTERVAL_NS 1000000000ull
-
+ * client sends one) is counted, and logged with the uid through log_peer,
+ * which rate-limits lines per uid, so that no client can fill the log. */
 static void release_refused(session *s, uint64_t block_id, int rc)
 {
-    server *srv = s->srv;
-    uint64_t now = daemon_now_ns();
-    srv->stats.releases_refused++;
-    if (srv->release_logged_at != 0 && now - srv->release_logged_at < RELEASE_LOG_INTERVAL_NS) {
-        srv->release_log_suppressed++;
-        return;
-    }
-    log_warn("session %llu (pid %d, uid %u): release of block %llu refused (%s); "
-             "%llu more since the last such line",
+    s->srv->stats.releases_refused++;
+    log_peer(s->cred.uid, LOG_LEVEL_WARN,
+             "session %llu (pid %d, uid %u): release of block %llu refused (%s)",
              (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
-             (unsigned long long)block_id, mempool_err_name(rc),
-             (unsigned long long)srv->release_log_suppressed);
-    srv->release_logged_at = now;
-    srv->release_log_suppressed = 0;
+             (unsigned long long)block_id, mempool_err_name(rc));
 }
 
 /* One-way: nothing is sent back, whatever happens. */
@@ -281,6 +272,8 @@ static int (*const handlers[])(request *) = {
 static void session_closed(uv_handle_t *handle)
 {
     session *s = handle->data;
+    if (--s->open_handles > 0)
+        return;
     close(s->fd);
     free(s);
 }
@@ -298,9 +291,23 @@ static void session_close(session *s)
     /* Everything it held goes back at once, in this loop turn. */
     pool_client_free(s->pc, daemon_now_ns());
     idtable_destroy(&s->sent_backings);
-    log_debug("session %llu (pid %d) closed", (unsigned long long)s->id, (int)s->cred.pid);
+    log_peer(s->cred.uid, LOG_LEVEL_DEBUG, "session %llu (pid %d) closed",
+             (unsigned long long)s->id, (int)s->cred.pid);
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, session_closed);
+    uv_close((uv_handle_t *)&s->hello_timer, session_closed);
+}
+
+/* A connection that never says HELLO holds a descriptor and a slot of
+ * max_clients for nothing: it gets limits.hello_timeout to do so. */
+static void hello_overdue(uv_timer_t *timer)
+{
+    session *s = timer->data;
+    log_peer(s->cred.uid, LOG_LEVEL_INFO,
+             "session %llu (pid %d, uid %u): no HELLO within %llu ms; closing",
+             (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
+             (unsigned long long)(s->srv->d->pol->hello_timeout_ns / 1000000));
+    session_close(s);
 }
 
 /* Decodes and serves one frame; false when the session must end. */
@@ -312,7 +319,8 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
         rc = MEMPOOL_EPROTO;
     if (rc != 0) {
         s->srv->stats.requests[0]++;
-        log_info("session %llu (pid %d, uid %u): malformed frame (%s); closing",
+        log_peer(s->cred.uid, LOG_LEVEL_INFO,
+                 "session %llu (pid %d, uid %u): malformed frame (%s); closing",
                  (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
                  mempool_err_name(rc));
         /* Echo the type the frame claimed, if it got that far. */
@@ -348,8 +356,10 @@ static void session_drain(session *s, int max)
             if (n < 0) {
                 /* A truncated frame or one that came with descriptors. */
                 s->srv->stats.requests[0]++;
-                log_info("session %llu (pid %d): bad message (%s); closing",
-                         (unsigned long long)s->id, (int)s->cred.pid, strerror((int)-n));
+                log_peer(s->cred.uid, LOG_LEVEL_INFO,
+                         "session %llu (pid %d, uid %u): bad message (%s); closing",
+                         (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
+                         strerror((int)-n));
                 proto_header none = { 0 };
                 reply_error(s, &none, MEMPOOL_EPROTO);
             }
@@ -392,7 +402,10 @@ static session *session_new(server *srv, int fd, const peer_cred *cred)
         free(s);
         return NULL;
     }
+    uv_timer_init(srv->d->loop, &s->hello_timer);
+    s->open_handles = 2;
     s->poll.data = s;
+    s->hello_timer.data = s;
     return s;
 }
 
@@ -421,19 +434,21 @@ static bool admits(server *srv, const peer_cred *cred)
     if (pool_uid_privileged(srv->d->pools, cred->uid)) {
         if (srv->stats.clients < max)
             return true;
-        log_warn("refusing a client of uid %u: max_clients (%u) reached", (unsigned)cred->uid,
-                 (unsigned)max);
+        log_peer(cred->uid, LOG_LEVEL_WARN, "refusing a client of uid %u: max_clients (%u) reached",
+                 (unsigned)cred->uid, (unsigned)max);
         return false;
     }
     uint32_t mine = pool_uid_clients(srv->d->pools, cred->uid);
     if (mine >= pol->max_clients_per_uid) {
-        log_warn("refusing a client of uid %u: it has %u connections, max_clients_per_uid",
+        log_peer(cred->uid, LOG_LEVEL_WARN,
+                 "refusing a client of uid %u: it has %u connections, max_clients_per_uid",
                  (unsigned)cred->uid, (unsigned)mine);
         return false;
     }
     if (srv->stats.clients < clients_for_users(max))
         return true;
-    log_warn("refusing a client of uid %u: %u connections open, max_clients (%u) less the "
+    log_peer(cred->uid, LOG_LEVEL_WARN,
+             "refusing a client of uid %u: %u connections open, max_clients (%u) less the "
              "slots kept for root", (unsigned)cred->uid, (unsigned)srv->stats.clients,
              (unsigned)max);
     return false;
@@ -462,7 +477,9 @@ static void accept_one(server *srv, int fd)
     srv->stats.clients++;
     srv->stats.clients_total++;
     uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, session_ready);
-    log_debug("session %llu: pid %d uid %u gid %u", (unsigned long long)s->id,
+    uv_timer_start(&s->hello_timer, hello_overdue, srv->d->pol->hello_timeout_ns / 1000000, 0);
+    log_peer(s->cred.uid, LOG_LEVEL_DEBUG, "session %llu: pid %d uid %u gid %u",
+             (unsigned long long)s->id,
               (int)s->cred.pid, (unsigned)s->cred.uid, (unsigned)s->cred.gid);
 }
 

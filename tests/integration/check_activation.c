@@ -4,7 +4,11 @@
  * socket this test owns (sd_listen_fds(3), sd_notify(3)).
  *
  * The policy names socket paths of its own; a daemon that serves the
- * sockets it was handed must never bind them. */
+ * sockets it was handed must never bind them.
+ *
+ * While it runs, the daemon says what it serves (STATUS=), pings the
+ * watchdog (WATCHDOG=1) when WATCHDOG_USEC asks for it, and writes its log
+ * with syslog priorities when JOURNAL_STREAM says stderr is the journal. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_run.h"
@@ -51,6 +56,10 @@ typedef struct handover {
 } handover;
 
 static manager m;
+
+/* Variables exec_daemon sets besides the activation ones ("NAME=value"). */
+#define MAX_EXTRA_ENV 4
+static const char *extra_env[MAX_EXTRA_ENV + 1];
 
 /* ---- the manager's sockets ------------------------------------------------ */
 
@@ -114,7 +123,11 @@ static void make_sockets(const char *notify_name, bool policy_names_them)
     m.notify_fd = bound_socket(m.notify_path, SOCK_DGRAM);
 }
 
-static void setup(void) { make_sockets(NULL, false); }
+static void setup(void)
+{
+    memset(extra_env, 0, sizeof extra_env);
+    make_sockets(NULL, false);
+}
 
 static void teardown(void)
 {
@@ -154,6 +167,9 @@ static void exec_daemon(const handover *h)
         setenv("LISTEN_FDNAMES", h->names, 1) != 0 ||
         setenv("NOTIFY_SOCKET", m.notify_path, 1) != 0)
         _exit(126);
+    for (int i = 0; extra_env[i] != NULL; i++)
+        if (putenv((char *)extra_env[i]) != 0)
+            _exit(126);
     execl(MEMPOOLD_PATH, "mempoold", "-c", m.f.policy, (char *)NULL);
     _exit(127);
 }
@@ -210,12 +226,20 @@ static void next_notification(char *buf, size_t len)
     fail_with_log("mempoold said nothing on NOTIFY_SOCKET");
 }
 
-/* The next notification carries the state `want` as one of its lines
+/* STATUS= and WATCHDOG=1 come on their own schedule, between the states. */
+static bool is_state(const char *msg)
+{
+    return strncmp(msg, "STATUS=", 7) != 0 && strcmp(msg, "WATCHDOG=1") != 0;
+}
+
+/* The next notification of a state carries `want` as one of its lines
  * (others, such as MONOTONIC_USEC= beside RELOADING=1, may come with it). */
 static void expect_notification(const char *want)
 {
     char got[256], lines[256];
-    next_notification(got, sizeof got);
+    do
+        next_notification(got, sizeof got);
+    while (!is_state(got));
     strcpy(lines, got);
     for (char *save = NULL, *line = strtok_r(lines, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save))
@@ -323,7 +347,11 @@ END_TEST
 /* The shipped policy names /var/run/mempoold.sock and the units make
  * /run/mempoold.sock: the same file. The manager made it and keeps it for
  * the next start, so the daemon must not remove it at exit. */
-static void setup_same_paths(void) { make_sockets(NULL, true); }
+static void setup_same_paths(void)
+{
+    memset(extra_env, 0, sizeof extra_env);
+    make_sockets(NULL, true);
+}
 
 START_TEST(sockets_it_was_handed_are_not_removed)
 {
@@ -410,6 +438,7 @@ END_TEST
 /* systemd may name an abstract socket: "@name". */
 static void setup_abstract(void)
 {
+    memset(extra_env, 0, sizeof extra_env);
     char name[64];
     snprintf(name, sizeof name, "@mempoold-activation-test-%ld", (long)getpid());
     make_sockets(name, false);
@@ -424,6 +453,192 @@ START_TEST(notify_socket_in_the_abstract_namespace)
 }
 END_TEST
 
+/* ---- status, watchdog, journal ------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits for STATUS=`want`, skipping every other notification. */
+static void expect_status(const char *want)
+{
+    char got[256], last[256] = "";
+    for (uint64_t end = now_ms() + WAIT_MS; now_ms() < end;) {
+        next_notification(got, sizeof got);
+        if (strncmp(got, "STATUS=", 7) != 0)
+            continue;
+        if (strcmp(got + 7, want) == 0)
+            return;
+        strcpy(last, got);
+    }
+    ck_abort_msg("expected STATUS=%s, last \"%s\"", want, last);
+}
+
+/* Notifications whose text starts with `prefix` during `ms`. */
+static int count_notifications(const char *prefix, int ms)
+{
+    char got[256];
+    int n = 0;
+    for (uint64_t end = now_ms() + (uint64_t)ms; now_ms() < end;) {
+        struct pollfd pfd = { .fd = m.notify_fd, .events = POLLIN };
+        if (poll(&pfd, 1, 10) != 1)
+            continue;
+        ssize_t len = recv(m.notify_fd, got, sizeof got - 1, 0);
+        ck_assert_int_gt(len, 0);
+        got[len] = '\0';
+        n += strncmp(got, prefix, strlen(prefix)) == 0;
+    }
+    return n;
+}
+
+/* Allocates and releases in a loop for `ms`: a status that changes all
+ * the time. */
+static int churn(void *arg)
+{
+    int ms = *(int *)arg;
+    mempool_client *c = NULL;
+    if (mempool_connect(m.client_path, &c) != 0)
+        return 1;
+    for (uint64_t end = now_ms() + (uint64_t)ms; now_ms() < end;) {
+        mempool_block b;
+        if (mempool_alloc(c, "default", 64 * KiB, 0, &b) != 0 || mempool_release(c, &b) != 0)
+            return 2;
+    }
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(status_says_what_the_daemon_serves)
+{
+    start_with_both();
+    expect_notification("READY=1");
+    expect_status("1 pool, 0 clients, 0 B in use");
+    mempool_client *c = NULL;
+    mempool_block b;
+    ck_assert_int_eq(mempool_connect(m.client_path, &c), 0);
+    ck_assert_int_eq(mempool_alloc(c, "default", 1024 * KiB, 0, &b), 0);
+    expect_status("1 pool, 1 client, 1.0 MiB in use");
+    /* Thousands of changes in 2.5 s: at most one line a second. */
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int ms = 2500;
+        _exit(churn(&ms));
+    }
+    int lines = count_notifications("STATUS=", 2500);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_le(lines, 4);
+    ck_assert_int_ge(lines, 1);
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    mempool_disconnect(c);
+    ck_assert_int_eq(stop_daemon(), 0);
+}
+END_TEST
+
+START_TEST(watchdog_is_pinged_at_half_its_period)
+{
+    extra_env[0] = "WATCHDOG_USEC=200000";
+    start_with_both();
+    expect_notification("READY=1");
+    /* Every 100 ms: some 20 in two seconds; a loaded machine may lose a few. */
+    int pings = count_notifications("WATCHDOG=1", 2000);
+    ck_assert_int_ge(pings, 8);
+    ck_assert_int_le(pings, 25);
+    ck_assert_int_eq(stop_daemon(), 0);
+}
+END_TEST
+
+START_TEST(a_watchdog_meant_for_another_process_is_not_pinged)
+{
+    static char pid[32];
+    snprintf(pid, sizeof pid, "WATCHDOG_PID=%ld", (long)getpid());
+    extra_env[0] = "WATCHDOG_USEC=200000";
+    extra_env[1] = pid;
+    start_with_both();
+    expect_notification("READY=1");
+    ck_assert_int_eq(count_notifications("WATCHDOG=1", 1000), 0);
+    ck_assert_int_eq(stop_daemon(), 0);
+}
+END_TEST
+
+/* The log file as JOURNAL_STREAM names a stream: "device:inode". */
+static void journal_stream_of(const char *path, char *env, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    close(fd);
+    snprintf(env, len, "JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+}
+
+/* Every line of the log starts with a priority and carries no timestamp;
+ * counts the lines of priority `prio`. */
+static int journal_lines(int prio, int *total)
+{
+    char line[1024];
+    int n = 0;
+    *total = 0;
+    FILE *log = fopen(m.f.log, "r");
+    ck_assert_ptr_nonnull(log);
+    while (fgets(line, sizeof line, log) != NULL) {
+        int p = -1, end = 0;
+        ck_assert_msg(sscanf(line, "<%d>%n", &p, &end) == 1 && end == 3 && p >= 0 && p <= 7,
+                      "no priority: %s", line);
+        /* Not "<6>2026-12-04T22:54:54.123Z info ...". */
+        int year, month;
+        ck_assert_msg(sscanf(line + end, "%4d-%2d-", &year, &month) != 2, "a timestamp: %s",
+                      line);
+        n += p == prio;
+        (*total)++;
+    }
+    fclose(log);
+    return n;
+}
+
+START_TEST(journal_lines_carry_their_priority)
+{
+    static char stream[96];
+    journal_stream_of(m.f.log, stream, sizeof stream);
+    extra_env[0] = stream;
+    start_with_both();
+    expect_notification("READY=1");
+    /* A refused reload: an error of several lines, each one an error. */
+    FILE *fp = fopen(m.f.policy, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs("pools:\n  - name: default\n    limit: lots\n    colour: red\n", fp);
+    ck_assert_int_eq(fclose(fp), 0);
+    ck_assert_int_eq(kill(m.f.pid, SIGHUP), 0);
+    expect_notification("RELOADING=1");
+    expect_notification("READY=1");
+    ck_assert_int_eq(stop_daemon(), 0);
+    int total;
+    ck_assert_int_ge(journal_lines(3, &total), 3); /* "reload ... refused" and 2 errors */
+    ck_assert_int_ge(journal_lines(6, &total), 2); /* "serving", "stopped" */
+    ck_assert(log_mentions("<3>reload of "));
+    ck_assert(log_mentions("<6>mempoold "));
+    ck_assert_int_gt(total, 5);
+}
+END_TEST
+
+START_TEST(a_stream_that_is_not_stderr_is_not_the_journal)
+{
+    extra_env[0] = "JOURNAL_STREAM=1:1";
+    start_with_both();
+    expect_notification("READY=1");
+    ck_assert_int_eq(stop_daemon(), 0);
+    ck_assert(!log_mentions("<6>"));
+    ck_assert(log_mentions("Z info  mempoold "));
+}
+END_TEST
+
 static Suite *activation_suite(void)
 {
     Suite *s = suite_create("activation");
@@ -435,6 +650,14 @@ static Suite *activation_suite(void)
     tcase_add_test(tc, sockets_meant_for_another_process_are_ignored);
     tcase_add_test(tc, a_wrong_or_idle_socket_is_refused_with_a_reason);
     suite_add_tcase(s, tc);
+    TCase *running = tcase_create("status, watchdog, journal");
+    tcase_add_checked_fixture(running, setup, teardown);
+    tcase_add_test(running, status_says_what_the_daemon_serves);
+    tcase_add_test(running, watchdog_is_pinged_at_half_its_period);
+    tcase_add_test(running, a_watchdog_meant_for_another_process_is_not_pinged);
+    tcase_add_test(running, journal_lines_carry_their_priority);
+    tcase_add_test(running, a_stream_that_is_not_stderr_is_not_the_journal);
+    suite_add_tcase(s, running);
     TCase *same = tcase_create("policy paths are the handed sockets");
     tcase_add_checked_fixture(same, setup_same_paths, teardown);
     tcase_add_test(same, sockets_it_was_handed_are_not_removed);

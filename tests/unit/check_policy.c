@@ -345,6 +345,10 @@ START_TEST(durations_and_shares_out_of_range)
     expect_errors("pools:\n  - name: a\n    scavenger: {cpu: 0%}\n",
                   "t.yaml:3:22: pools[0].scavenger.cpu: 0%: zero is not allowed (at least "
                   "0.1%)");
+    expect_errors("limits:\n  hello_timeout: 10ms\npools: [{name: a}]\n",
+                  "t.yaml:2:18: limits.hello_timeout: 10ms is below the minimum (100ms)");
+    expect_errors("admin:\n  idle_timeout: 25h\npools: [{name: a}]\n",
+                  "t.yaml:2:17: admin.idle_timeout: 25h is above the maximum (24h)");
 }
 END_TEST
 
@@ -572,6 +576,8 @@ START_TEST(every_documented_default)
     ck_assert_uint_eq(p->admin_mode, 0600);
     ck_assert_uint_eq(p->max_clients, 1024);
     ck_assert_uint_eq(p->max_blocks_per_client, 65536);
+    ck_assert_uint_eq(p->hello_timeout_ns, 5 * POLICY_NS_PER_S);
+    ck_assert_uint_eq(p->admin_idle_timeout_ns, 60 * POLICY_NS_PER_S);
     ck_assert_int_eq(p->log_level, LOG_LEVEL_INFO);
     ck_assert_uint_eq(p->scavenger.interval_ns, POLICY_NS_PER_S);
     ck_assert_uint_eq(p->scavenger.idle_ns, 30 * POLICY_NS_PER_S);

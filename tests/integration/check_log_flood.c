@@ -1,0 +1,147 @@
+/* A client that sends malformed frames as fast as it can (each one closes
+ * its session, so it reconnects and sends another) for about two seconds:
+ * the daemon's log grows by a bounded number of lines (log_peer.h: a burst
+ * of 10, then 2 a second, per uid), one line says how many were
+ * suppressed, and a bystander keeps allocating throughout. Before rate
+ * limiting, every bad frame was a line: 1.4 million lines in 60 s. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_run.h"
+#include "harness.h"
+
+#define FLOOD_MS 2000
+/* Lines about one uid in FLOOD_MS plus the wait for the report, at the
+ * fixture's debug level: for the info lines (bad frames) and for the debug
+ * lines (sessions opened, closed) each, a burst of 10, 2 a second, the
+ * suppressed reports; the rest is margin. */
+#define MAX_LINES 60
+
+static fixture fx;
+
+static void setup(void)
+{
+    fixture_start(&fx, "pools:\n  - name: default\n    reserve: 1GiB\n    limit: 64MiB\n");
+}
+
+static void teardown(void) { fixture_cleanup(&fx); }
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Bad frames for FLOOD_MS; exits with 0 and writes how many it sent. */
+static int flood(void *arg)
+{
+    int report = *(int *)arg;
+    if (running_as_root() && !drop_to_nobody())
+        return 10;
+    static const unsigned char garbage[24] = { 0xde, 0xad, 0xbe, 0xef };
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    strcpy(sa.sun_path, fx.socket);
+    long sent = 0;
+    for (uint64_t end = now_ms() + FLOOD_MS; now_ms() < end;) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+            return 11;
+        if (send(fd, garbage, sizeof garbage, MSG_NOSIGNAL) == (ssize_t)sizeof garbage)
+            sent++;
+        char reply[64];
+        (void)recv(fd, reply, sizeof reply, 0); /* the error reply, then the close */
+        close(fd);
+    }
+    return write(report, &sent, sizeof sent) == sizeof sent ? 0 : 12;
+}
+
+static long count_lines(const char *path, long from, bool *suppressed)
+{
+    FILE *fp = fopen(path, "r");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fseek(fp, from, SEEK_SET), 0);
+    char line[2048];
+    long n = 0;
+    while (fgets(line, sizeof line, fp) != NULL) {
+        n++;
+        if (strstr(line, "suppressed") != NULL)
+            *suppressed = true;
+    }
+    fclose(fp);
+    return n;
+}
+
+static long log_size(void)
+{
+    FILE *fp = fopen(fx.log, "r");
+    ck_assert_ptr_nonnull(fp);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fclose(fp);
+    return size;
+}
+
+START_TEST(malformed_frames_cannot_flood_the_log)
+{
+    mempool_client *bystander = connect_or_die(&fx);
+    long start = log_size();
+    int pipefd[2];
+    ck_assert_int_eq(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(flood(&pipefd[1]));
+    /* The bystander allocates, writes and releases all through the flood. */
+    int rounds = 0;
+    for (uint64_t end = now_ms() + FLOOD_MS; now_ms() < end; rounds++) {
+        mempool_block b;
+        ck_assert_int_eq(mempool_alloc(bystander, "default", 64 * 1024, 0, &b), 0);
+        memset(b.addr, 0x5a, b.size);
+        ck_assert_int_eq(mempool_release(bystander, &b), 0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(exited_ok(status), "the flooding child failed (status %d)", status);
+    long sent = 0;
+    ck_assert_int_eq(read(pipefd[0], &sent, sizeof sent), (ssize_t)sizeof sent);
+    /* The suppressed count comes once the uid's bucket has refilled. */
+    sleep_ms(1500);
+    bool suppressed = false;
+    long lines = count_lines(fx.log, start, &suppressed);
+    if (lines > MAX_LINES || !suppressed)
+        fixture_dump_log(&fx);
+    ck_assert_msg(sent > 200, "only %ld bad frames sent: the bound says nothing", sent);
+    ck_assert_msg(lines <= MAX_LINES, "%ld log lines for %ld bad frames", lines, sent);
+    ck_assert_msg(suppressed, "no line says what was suppressed");
+    ck_assert_int_gt(rounds, 10);
+    fprintf(stderr, "log flood: %ld bad frames, %ld log lines, bystander %d rounds\n", sent,
+            lines, rounds);
+    mempool_disconnect(bystander);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("log_flood");
+    TCase *tc = tcase_create("flood");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, malformed_frames_cannot_flood_the_log);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
