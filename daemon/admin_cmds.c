@@ -133,7 +133,7 @@ static void write_memory(json_writer *w)
     json_object_begin(w);
     for (int s = MEM_RESERVED; s < MEM_NSTATES; s++)
         json_kv_uint(w, mem_state_name((mem_state)s), mc.bytes[s]);
-    int64_t footprint = mem_os_footprint();
+    int64_t footprint = mem_footprint(daemon_now_ns());
     json_key(w, "os_footprint");
     json_object_begin(w);
     json_kv_string(w, "name", mem_os_footprint_name());

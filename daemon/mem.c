@@ -331,6 +331,22 @@ const char *mem_state_name(mem_state s)
     return (unsigned)s < MEM_NSTATES ? names[s] : "?";
 }
 
+int64_t mem_footprint_cached(mem_footprint_cache *c, uint64_t now_ns)
+{
+    if (!c->valid || now_ns - c->read_ns >= MEM_FOOTPRINT_MAX_AGE_NS || now_ns < c->read_ns) {
+        c->bytes = mem_os_footprint();
+        c->read_ns = now_ns;
+        c->valid = true;
+    }
+    return c->bytes;
+}
+
+int64_t mem_footprint(uint64_t now_ns)
+{
+    static mem_footprint_cache process;
+    return mem_footprint_cached(&process, now_ns);
+}
+
 int mem_backing_new(const char *name, size_t size, mem_backing *out)
 {
     if (name == NULL || out == NULL || !size_ok(size))

@@ -129,6 +129,19 @@ bool mem_need_zero_after_unused(void);
  *    task_info(TASK_VM_INFO)), or -errno. */
 int64_t mem_os_range_resident(const void *v, size_t n);
 int64_t mem_os_footprint(void);
+/* mem_os_footprint read at most once per MEM_FOOTPRINT_MAX_AGE_NS: on Linux
+ * the kernel answers smaps_rollup by walking every mapping, so its cost
+ * grows with the blocks the daemon maps. The cache is the caller's, and so
+ * is the clock (monotonic nanoseconds); an error is kept as long as a
+ * figure. mem_footprint is the same over one cache of the process's. */
+#define MEM_FOOTPRINT_MAX_AGE_NS UINT64_C(1000000000)
+typedef struct mem_footprint_cache {
+    uint64_t read_ns;
+    int64_t bytes;
+    bool valid;
+} mem_footprint_cache;
+int64_t mem_footprint_cached(mem_footprint_cache *c, uint64_t now_ns);
+int64_t mem_footprint(uint64_t now_ns);
 /* The name of the footprint figure ("rss" or "phys_footprint"). */
 const char *mem_os_footprint_name(void);
 /* The kernel's limit on mappings in one process (Linux: vm.max_map_count),

@@ -182,7 +182,7 @@ static void write_memory(FILE *f)
         sample(f, "mempool_memory_bytes", "state", mem_state_name((mem_state)s));
         number(f, mc.bytes[s], 0);
     }
-    int64_t footprint = mem_os_footprint();
+    int64_t footprint = mem_footprint(daemon_now_ns());
     if (footprint >= 0) {
         family(f, "mempool_os_footprint_bytes", "gauge",
                "The daemon's footprint as the OS reports it (Linux: rss, macOS: phys_footprint).");

@@ -93,6 +93,7 @@ static block *block_struct(pool *p, uint64_t start, uint64_t npages)
 
 static void block_close_backing(pool *p, block *b)
 {
+    counters_forget(p, b);
     if (b->backing.fd >= 0 && b->backing.fd != p->shared.fd)
         p->set->backings--;
     mem_backing_close(&b->backing);
@@ -272,6 +273,8 @@ static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
         warm_clear(&p->warm, b->addr, ready, &b->backing);
     if (!dirty && prepared > 0 && mem_need_zero_after_unused())
         memset(b->addr + ready, 0, prepared);
+    if (!dirty)
+        counters_measure(p, b);
     return b;
 }
 
@@ -407,6 +410,7 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
     b->holders = 0;
     p->in_use += b->size;
     p->blocks++;
+    counters_live_link(p, b);
     *out = b;
     return 0;
 }
@@ -430,9 +434,12 @@ void pool_block_retire(block *b, uint64_t now)
     if (b->id != 0 && idtable_remove(&p->set->blocks, b->id) == b) {
         p->in_use -= b->size;
         p->blocks--;
+        counters_live_unlink(p, b);
     }
     b->id = 0;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK) {
+        /* What its holders wrote: measured once, as it turns warm. */
+        counters_measure(p, b);
         /* Out of memory for the warm set: give the block back rather than
          * keep memory the scavenger could not find. */
         if (!warm_block_push(&p->warm, b, now) && block_unmap(p, b))
@@ -456,6 +463,8 @@ static uint64_t release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before,
                                          whole_blocks, &drop);
         if (drop != NULL && !block_unmap(p, drop))
             got = 0;
+        else if (drop == NULL && p->warm.partial != NULL)
+            counters_measure(p, p->warm.partial);
         if (got == 0)
             break;
         p->released += got;
@@ -594,22 +603,6 @@ const char *pool_name(const pool *p) { return p->cfg->name; }
 
 const policy_pool *pool_policy(const pool *p) { return p->cfg; }
 
-static uint64_t backing_resident(const pool *p)
-{
-    if (p->cfg->isolation == POLICY_ISOLATION_POOL)
-        return (uint64_t)mem_backing_resident(&p->shared);
-    uint64_t total = 0;
-    for (block *b = p->warm.head; b != NULL; b = b->warm_next)
-        total += (uint64_t)mem_backing_resident(&b->backing);
-    const idtable *t = &p->set->blocks;
-    for (size_t i = 0; i < t->cap; i++) {
-        const block *b = t->values[i];
-        if (t->keys[i] != 0 && b->pool == p)
-            total += (uint64_t)mem_backing_resident(&b->backing);
-    }
-    return total;
-}
-
 void pool_get_stats(const pool *p, pool_stats *out)
 {
     *out = (pool_stats){
@@ -624,7 +617,9 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .holders = p->holders,
         .largest_free_run = arena_largest_free(p->arena) * p->page,
         .free_bytes = arena_free_pages(p->arena) * p->page + p->warm.held,
-        .backing_resident = backing_resident(p),
+        /* The figures are counters; this one also measures a few live
+         * blocks again (pool_counters.c), a cache the caller does not see. */
+        .backing_resident = counters_backing_resident((pool *)p),
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,
         .last_scavenge_ms = p->last_scavenge_ms,

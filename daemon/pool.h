@@ -85,6 +85,11 @@ pool *pool_set_at(const pool_set *s, size_t i);
 pool *pool_set_find(const pool_set *s, const char *name);
 
 const char *pool_name(const pool *p);
+/* Recomputes every running figure of the pool by walking all its blocks
+ * and compares (and each warm block's resident bytes with the kernel's
+ * st_blocks): true when all agree, else false with the first difference in
+ * why. O(blocks): for tests and debugging, never on a request. */
+bool pool_check_counters(const pool *p, char *why, size_t len);
 const policy_pool *pool_policy(const pool *p);
 void pool_get_stats(const pool *p, pool_stats *out);
 /* Bytes in the pool's live blocks: pool_stats.in_use without the rest

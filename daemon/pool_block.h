@@ -25,6 +25,9 @@ typedef struct block {
     struct block *warm_prev, *warm_next; /* warm list, oldest first */
     struct block *size_next;             /* warm blocks of the same size */
     handle_entry *handles;               /* handles naming this block */
+    struct block *live_prev, *live_next; /* live blocks of the pool */
+    uint64_t resident;   /* block isolation: its backing's resident bytes when
+                            last measured (pool_counters.c) */
 } block;
 
 #endif

@@ -33,6 +33,9 @@ struct pool {
     uint64_t mapped_top;  /* pool isolation: no page at or above is mapped */
     uint64_t in_use, released, sync_scavenged, blocks, holders;
     warm_set warm;                /* free memory kept Ready for reuse */
+    block *live_head;             /* live blocks, newest first */
+    block *resident_cursor;       /* the next live block to measure again */
+    uint64_t own_resident;        /* block isolation: sum of the blocks' resident */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
     bool broken;                  /* a mapping failed other than for memory */
     uint64_t stray_at;            /* pool isolation: where the stray sweep goes on */
@@ -81,4 +84,21 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
 void pool_block_retire(block *b, uint64_t now);
 /* Drops every handle naming the block. */
 void pool_block_forget_handles(block *b);
+
+/* pool_counters.c: the running figures that stats, metrics and pool info
+ * read in O(1), whatever the number of blocks. */
+/* A live block joins or leaves the pool's list of live blocks. */
+void counters_live_link(pool *p, block *b);
+void counters_live_unlink(pool *p, block *b);
+/* Block isolation: measures what the OS holds for b's backing now (one
+ * fstat) and keeps the pool's sum in step; forget: b's backing closes. */
+void counters_measure(pool *p, block *b);
+void counters_forget(pool *p, block *b);
+/* What the OS holds for the pool's backings: the pool isolation backing
+ * measured now (one fstat), or the blocks' running sum after measuring
+ * again up to COUNTERS_REFRESH live blocks, round robin (clients write into
+ * live blocks without the daemon seeing it; warm blocks are measured as
+ * they change). */
+#define COUNTERS_REFRESH 128
+uint64_t counters_backing_resident(pool *p);
 #endif

@@ -545,6 +545,25 @@ START_TEST(footprint_is_rss_and_grows)
 }
 END_TEST
 
+/* The cache reads smaps_rollup again only once its figure is a second old:
+ * memory touched in between shows after that, not before. */
+START_TEST(footprint_is_read_at_most_once_a_second)
+{
+    const size_t n = 64 * MiB;
+    const uint64_t t0 = UINT64_C(5000000000);
+    mem_footprint_cache c = { 0 };
+    int64_t before = mem_footprint_cached(&c, t0);
+    ck_assert_int_gt(before, 0);
+    mem_region *r = NULL;
+    ck_assert_int_eq(mem_alloc(n, &r), 0);
+    memset(mem_region_base(r), 1, n);
+    ck_assert_int_ge(mem_os_footprint(), before + (int64_t)n);
+    ck_assert_int_eq(mem_footprint_cached(&c, t0 + MEM_FOOTPRINT_MAX_AGE_NS - 1), before);
+    ck_assert_int_ge(mem_footprint_cached(&c, t0 + MEM_FOOTPRINT_MAX_AGE_NS), before + (int64_t)n);
+    ck_assert_int_eq(mem_free(r), 0);
+}
+END_TEST
+
 START_TEST(page_size_and_names)
 {
     ck_assert_uint_eq(mem_page_size(), (size_t)sysconf(_SC_PAGESIZE));
@@ -709,6 +728,7 @@ static Suite *mem_suite(void)
     tcase_add_test(kernel, totals_sum_every_region);
     tcase_add_test(kernel, backing_is_sealed_memfd);
     tcase_add_test(kernel, footprint_is_rss_and_grows);
+    tcase_add_test(kernel, footprint_is_read_at_most_once_a_second);
     tcase_add_test(kernel, page_size_and_names);
     suite_add_tcase(s, kernel);
 

@@ -493,6 +493,110 @@ START_TEST(random_warm_traffic_keeps_the_memory_states_exact)
 }
 END_TEST
 
+/* The running figures (stats, metrics, pool info) against a full walk of
+ * every block, after each step of random traffic from two uids: allocate
+ * (written or not), release, share and attach, scavenge in part and whole,
+ * a client going away. Warm blocks' resident bytes are also checked
+ * against the kernel (pool_check_counters). */
+static bool counters_agree(char *why, size_t len)
+{
+    for (size_t i = 0; i < pool_set_count(set); i++)
+        if (!pool_check_counters(pool_set_at(set, i), why, len))
+            return false;
+    return true;
+}
+
+typedef struct held {
+    pool_client *by;
+    pool_grant g;
+} held;
+
+static void random_step(pool_client *const *clients, held *h, int *nheld, uint64_t *seed,
+                        uint64_t now)
+{
+    static const char *const names[2] = { "blk", "shr" };
+    uint64_t r = rnd(seed) % 12;
+    pool *p = pool_set_find(set, names[rnd(seed) % 2]);
+    pool_client *c = clients[rnd(seed) % 2];
+    if (r < 4 && *nheld < 64) {
+        uint64_t size = (1 + rnd(seed) % 32) * 64 * 1024;
+        if (pool_alloc(c, pool_name(p), size, rnd(seed) % 2, now, &h[*nheld].g) != 0)
+            return;
+        h[*nheld].by = c;
+        if (rnd(seed) % 2)
+            memset(h[*nheld].g.addr, 0x5a, h[*nheld].g.size / (1 + rnd(seed) % 4));
+        (*nheld)++;
+    } else if (r < 7 && *nheld > 0) {
+        int i = (int)(rnd(seed) % (uint64_t)*nheld);
+        ck_assert_int_eq(pool_release(h[i].by, h[i].g.block_id, now), 0);
+        h[i] = h[--*nheld];
+    } else if (r < 9 && *nheld > 0 && *nheld < 64) {
+        int i = (int)(rnd(seed) % (uint64_t)*nheld);
+        mempool_handle hd;
+        ck_assert_int_eq(pool_share(h[i].by, h[i].g.block_id, MEMPOOL_READ, &hd), 0);
+        if (pool_attach(c, &hd, &h[*nheld].g) == 0)
+            h[(*nheld)++].by = c;
+    } else if (r == 9) {
+        pool_release_warm_part(p, rnd(seed) % (8 * MiB), now - rnd(seed) % 64);
+    } else {
+        pool_release_warm(p, rnd(seed) % (8 * MiB), now - rnd(seed) % 64);
+    }
+}
+
+START_TEST(running_figures_match_a_full_walk)
+{
+    pool_client *clients[2] = { client(1000), client(1001) };
+    held h[64];
+    int nheld = 0;
+    uint64_t seed = 0x5eed, now = 100;
+    char why[256] = "";
+    for (int step = 0; step < 1500; step++, now++) {
+        random_step(clients, h, &nheld, &seed, now);
+        ck_assert_msg(counters_agree(why, sizeof why), "step %d: %s", step, why);
+    }
+    /* One client goes away with what it holds. */
+    int kept = 0;
+    for (int i = 0; i < nheld; i++)
+        if (h[i].by == clients[1])
+            h[kept++] = h[i];
+    pool_client_free(clients[0], now);
+    ck_assert_msg(counters_agree(why, sizeof why), "after a client left: %s", why);
+    pool_client_free(clients[1], now);
+    ck_assert_msg(counters_agree(why, sizeof why), "after both left: %s", why);
+    ck_assert_uint_eq(stats_of("blk").in_use, 0);
+    ck_assert_uint_eq(stats_of("shr").in_use, 0);
+    (void)kept;
+}
+END_TEST
+
+/* A live block's resident bytes are measured again a few at a time on each
+ * call that shows them: after enough calls the figure is the kernel's. */
+START_TEST(live_blocks_are_measured_again_round_robin)
+{
+    enum { N = 300 };
+    pool_client *c = client(1000);
+    static pool_grant g[N];
+    int64_t kernel = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(pool_alloc(c, "blk", 64 * 1024, 0, 1, &g[i]), 0);
+        memset(g[i].addr, 1, g[i].size);
+        kernel += fd_resident(g[i].backing_fd);
+    }
+    ck_assert_int_eq(kernel, (int64_t)N * 64 * 1024);
+    ck_assert_int_le(stats_of("blk").backing_resident, kernel);
+    pool_stats st;
+    for (int call = 0; call < N / 128 + 1; call++)
+        st = stats_of("blk");
+    ck_assert_int_eq(st.backing_resident, kernel);
+    char why[256] = "";
+    ck_assert_msg(counters_agree(why, sizeof why), "%s", why);
+    pool_client_free(c, 2);
+    /* Warm now, measured as they turned warm. */
+    ck_assert_int_eq(stats_of("blk").backing_resident, kernel);
+    ck_assert_msg(counters_agree(why, sizeof why), "%s", why);
+}
+END_TEST
+
 START_TEST(max_blocks_per_client)
 {
     uint32_t gid = 1000;
@@ -727,6 +831,8 @@ int main(void)
     tcase_add_test(tc, a_block_released_in_part_is_finished_first);
     tcase_add_test(tc, reused_warm_pages_count_once_against_the_limit);
     tcase_add_test(tc, random_warm_traffic_keeps_the_memory_states_exact);
+    tcase_add_test(tc, running_figures_match_a_full_walk);
+    tcase_add_test(tc, live_blocks_are_measured_again_round_robin);
     tcase_add_test(tc, max_blocks_per_client);
     tcase_add_test(tc, client_info_reports_its_share);
     tcase_add_test(tc, backing_budget_gives_back_warm_blocks_then_refuses);
