@@ -362,6 +362,17 @@ expect_only_libsystem() {
     done
 }
 
+# A dylib's install name (LC_ID_DYLIB) is @rpath/NAME: a build-tree path
+# there would send every program linked against it to a folder a Mac does
+# not have.
+expect_rpath_install_name() {
+    id=$(llvm-objdump --macho --dylib-id "$1" | tail -n +2)
+    case $id in
+    @rpath/*.dylib) ;;
+    *) die "$target: $1 has the install name '$id', not @rpath/$(basename "$1")" ;;
+    esac
+}
+
 # require_imports FILE SYMBOL...: FILE (executable, object or archive) must
 # reference every SYMBOL as undefined, i.e. call into libSystem for it. This
 # is how the script notices a Darwin code path that was compiled out.
@@ -482,7 +493,8 @@ check_artifacts() {
         SHARED_LIBRARY | MODULE_LIBRARY)
             expect_file "$path" "dynamically linked shared library"
             expect_only_libsystem "$path"
-            say "$target:   library $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem" ;;
+            expect_rpath_install_name "$path"
+            say "$target:   library $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem, install name $id" ;;
         esac
     done <"$INVENTORY"
 }
