@@ -244,7 +244,7 @@ static void write_pool(json_writer *w, const pool *p)
         json_kv_uint(w, pool_figures[i].key, figure(&s, pool_figures[i].offset));
     json_kv_uint(w, "max_block", pp->max_block);
     json_kv_bool(w, "huge_pages", s.huge_pages);
-    json_kv_string(w, "isolation", pp->isolation == POLICY_ISOLATION_POOL ? "pool" : "block");
+    json_kv_string(w, "isolation", policy_isolation_name(pp->isolation));
     json_key(w, "scavenger");
     json_object_begin(w);
     for (size_t i = 0; i < COUNT(scavenger_figures); i++)

@@ -40,7 +40,7 @@ static void summarize_pool(const policy_pool *pool, FILE *out)
             "isolation %s, access: %s%s\n",
             pool->name, reserve, limit, quota, max_block, page,
             pool->page_auto ? " (auto)" : "", pool->huge_pages ? ", huge pages" : "",
-            pool->isolation == POLICY_ISOLATION_POOL ? "pool" : "block",
+            policy_isolation_name(pool->isolation),
             who(&pool->users, &pool->groups),
             pool->read_only_users.any || pool->read_only_users.n ? " (some read-only)" : "");
 }

@@ -19,8 +19,12 @@ typedef struct policy_scavenger {
 
 typedef enum policy_isolation {
     POLICY_ISOLATION_BLOCK = 0,
-    POLICY_ISOLATION_POOL
+    POLICY_ISOLATION_POOL,
+    POLICY_ISOLATION_UID    /* a pool-isolation backing per uid */
 } policy_isolation;
+
+/* "block", "pool" or "uid". */
+const char *policy_isolation_name(policy_isolation isolation);
 
 /* Sorted, without duplicates. any: "*" was given. */
 typedef struct policy_idlist {

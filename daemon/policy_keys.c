@@ -101,8 +101,17 @@ static const policy_enum_value log_levels[] = {
 };
 
 static const policy_enum_value isolations[] = {
-    { "block", POLICY_ISOLATION_BLOCK }, { "pool", POLICY_ISOLATION_POOL }, { NULL, 0 },
+    { "block", POLICY_ISOLATION_BLOCK }, { "pool", POLICY_ISOLATION_POOL },
+    { "uid", POLICY_ISOLATION_UID }, { NULL, 0 },
 };
+
+const char *policy_isolation_name(policy_isolation isolation)
+{
+    for (const policy_enum_value *v = isolations; v->name != NULL; v++)
+        if (v->value == (int)isolation)
+            return v->name;
+    return "?";
+}
 
 #define SECTION(keys, struct_size, check_fn)                                           \
     { keys, sizeof(keys) / sizeof((keys)[0]), struct_size, check_fn }
@@ -223,7 +232,8 @@ static const policy_key pool_keys[] = {
       .help = "ask the kernel for huge pages (Linux)" },
     { .name = "isolation", .type = POLICY_ENUM, .offset = offsetof(policy_pool, isolation),
       .default_text = "block", .values = isolations, .flags = POLICY_KEY_RESTART,
-      .help = "block: one backing per block; pool: one per pool, trusted clients only" },
+      .help = "block: one backing per block; uid: one per uid, shared within it; pool: one "
+              "per pool, trusted clients only" },
     { .name = "access", .type = POLICY_SECTION, .offset = 0, .section = &access_section,
       .help = "who may use the pool" },
     { .name = "scavenger", .type = POLICY_SECTION, .offset = offsetof(policy_pool, scavenger),

@@ -38,11 +38,12 @@ void pool_set_limit_release(pool_set *s, pool_limit_release_fn *fn, void *arg)
 /* How much warm memory must go before `request` more bytes are in use;
  * reused_warm: warm bytes the new block itself takes, which must not count
  * twice. */
-static int limit_need(const pool *p, uint64_t request, uint64_t reused_warm,
+static int limit_need(pool *p, uint64_t request, uint64_t reused_warm,
                       uint64_t *need)
 {
-    int rc = scavenge_limit_need(p->cfg->limit, p->in_use, p->warm.bytes - reused_warm,
-                                 request, need);
+    pool *top = pool_top(p);
+    int rc = scavenge_limit_need(p->cfg->limit, top->in_use,
+                                 pool_warm_bytes(top) - reused_warm, request, need);
     return rc == 0 ? 0 : MEMPOOL_ENOMEM;
 }
 
@@ -53,6 +54,7 @@ static bool limit_release(pool *p, uint64_t need)
 {
     if (need == 0)
         return true;
+    p = pool_top(p); /* in uid isolation, any uid's warm memory */
     pool_set *s = p->set;
     uint64_t done = s->limit_release != NULL
                         ? s->limit_release(p, need, s->limit_release_arg)
@@ -411,6 +413,10 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
     p->in_use += b->size;
     p->blocks++;
     counters_live_link(p, b);
+    if (p->parent != NULL) {
+        p->parent->in_use += b->size;
+        p->parent->blocks++;
+    }
     *out = b;
     return 0;
 }
@@ -435,6 +441,10 @@ void pool_block_retire(block *b, uint64_t now)
         p->in_use -= b->size;
         p->blocks--;
         counters_live_unlink(p, b);
+        if (p->parent != NULL) {
+            p->parent->in_use -= b->size;
+            p->parent->blocks--;
+        }
     }
     b->id = 0;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK) {
@@ -473,19 +483,109 @@ static uint64_t release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before,
     return done;
 }
 
+/* uid isolation: the parts in turn, each from its highest idle memory;
+ * the part that gave the last time goes last the next time, so that no
+ * uid's warm memory is always the first to go. */
+static uint64_t release_parts(pool *p, uint64_t max_bytes, uint64_t idle_before,
+                              bool whole_blocks)
+{
+    uint64_t done = 0;
+    idtable *t = &p->parts;
+    size_t first = p->parts_cursor;
+    for (size_t k = 0; k < t->cap && done < max_bytes; k++) {
+        size_t i = (first + k) & (t->cap - 1);
+        if (t->keys[i] == 0)
+            continue;
+        uint64_t got = release_warm(t->values[i], max_bytes - done, idle_before, whole_blocks);
+        done += got;
+        if (got > 0)
+            p->parts_cursor = i + 1;
+    }
+    return done;
+}
+
+static uint64_t release_any(pool *p, uint64_t max_bytes, uint64_t idle_before, bool whole)
+{
+    if (p->cfg->isolation == POLICY_ISOLATION_UID && p->parent == NULL)
+        return release_parts(p, max_bytes, idle_before, whole);
+    return release_warm(p, max_bytes, idle_before, whole);
+}
+
 uint64_t pool_release_warm(pool *p, uint64_t max_bytes, uint64_t idle_before)
 {
-    return release_warm(p, max_bytes, idle_before, true);
+    return release_any(p, max_bytes, idle_before, true);
 }
 
 uint64_t pool_release_warm_part(pool *p, uint64_t max_bytes, uint64_t idle_before)
 {
-    return release_warm(p, max_bytes, idle_before, false);
+    return release_any(p, max_bytes, idle_before, false);
 }
 
-uint64_t pool_warm_bytes(const pool *p) { return p->warm.bytes; }
+uint64_t pool_warm_bytes(const pool *p)
+{
+    uint64_t bytes = p->warm.bytes;
+    for (size_t i = 0; i < p->parts.cap; i++)
+        if (p->parts.keys[i] != 0)
+            bytes += ((const pool *)p->parts.values[i])->warm.bytes;
+    return bytes;
+}
 
-uint64_t pool_warm_oldest(const pool *p) { return warm_oldest(&p->warm); }
+uint64_t pool_warm_oldest(const pool *p)
+{
+    uint64_t oldest = warm_oldest(&p->warm);
+    for (size_t i = 0; i < p->parts.cap; i++) {
+        uint64_t stamp = p->parts.keys[i] != 0 ? warm_oldest(&((pool *)p->parts.values[i])->warm) : 0;
+        if (stamp != 0 && (oldest == 0 || stamp < oldest))
+            oldest = stamp;
+    }
+    return oldest;
+}
+
+/* ---- uid isolation: a part per uid ------------------------------------- */
+
+static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen);
+static void pool_close(pool *p);
+
+/* A uid's part reserves the pool's whole `reserve` of address space (which
+ * costs no memory) and holds one backing the size of the reservation, a
+ * descriptor of the daemon's budget. It lives as long as the pool: its
+ * clients keep the backing's descriptor anyway, and a uid that allocated
+ * once is likely to again. */
+static int part_open(pool *p, uint32_t uid, pool **out)
+{
+    if (!backing_room(p->set, uid)) {
+        log_warn("pool %s: refused uid %u: no descriptor left for a backing of its own "
+                 "(%llu block backings open)", p->cfg->name, (unsigned)uid,
+                 (unsigned long long)p->set->backings);
+        return MEMPOOL_ELIMIT;
+    }
+    pool *part = calloc(1, sizeof *part);
+    if (part == NULL)
+        return MEMPOOL_ENOMEM;
+    *part = (pool){ .set = p->set, .index = p->index, .parent = p, .part_uid = uid,
+                    .backing_key = p->set->next_backing_key++ };
+    char err[256] = "out of memory";
+    if (pool_open(part, p->cfg, err, sizeof err) != 0 ||
+        idtable_put(&p->parts, (uint64_t)uid + 1, part) != 0) {
+        log_warn("%s (uid %u's part)", err, (unsigned)uid);
+        pool_close(part);
+        free(part);
+        return MEMPOOL_ENOMEM;
+    }
+    p->set->backings += part->shared.fd >= 0;
+    *out = part;
+    return 0;
+}
+
+pool *pool_part_for(pool *p, uint32_t uid, int *err)
+{
+    if (p->cfg->isolation != POLICY_ISOLATION_UID)
+        return p;
+    pool *part = idtable_get(&p->parts, (uint64_t)uid + 1);
+    if (part == NULL && (*err = part_open(p, uid, &part)) != 0)
+        return NULL;
+    return part;
+}
 
 /* ---- pools and the set ------------------------------------------------- */
 
@@ -501,14 +601,19 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
             mem_huge(p->region, p->base, cfg->reserve);
         rc = arena_new(cfg->reserve / p->page, &p->arena);
     }
-    if (rc == 0 && cfg->isolation == POLICY_ISOLATION_POOL) {
+    /* uid isolation: each uid's part has the backing, the pool none. */
+    bool backed = cfg->isolation == POLICY_ISOLATION_POOL || p->parent != NULL;
+    if (rc == 0 && backed) {
         char name[96];
-        snprintf(name, sizeof name, "mempoold:%s", cfg->name);
+        if (p->parent != NULL)
+            snprintf(name, sizeof name, "mempoold:%s:uid%u", cfg->name, (unsigned)p->part_uid);
+        else
+            snprintf(name, sizeof name, "mempoold:%s", cfg->name);
         rc = mem_backing_new(name, cfg->reserve, &p->shared);
     }
     if (rc == 0)
         rc = warm_set_init(&p->warm, cfg->name, p->page, cfg->reserve / p->page, p->region,
-                           cfg->isolation == POLICY_ISOLATION_POOL ? &p->shared : NULL);
+                           backed ? &p->shared : NULL);
     if (rc != 0)
         snprintf(err, errlen, "pool %s: cannot reserve %llu bytes: %s", cfg->name,
                  (unsigned long long)cfg->reserve, strerror(-rc));
@@ -519,6 +624,14 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
  * outlive the daemon: unmap and close, but never punch a backing here. */
 static void pool_close(pool *p)
 {
+    for (size_t i = 0; i < p->parts.cap; i++)
+        if (p->parts.keys[i] != 0) {
+            pool *part = p->parts.values[i];
+            p->set->backings -= part->shared.fd >= 0;
+            pool_close(part);
+            free(part);
+        }
+    idtable_destroy(&p->parts);
     for (block *b; p->warm.runs != NULL && (b = warm_block_oldest(&p->warm)) != NULL;) {
         warm_block_detach(&p->warm, b);
         block_close_backing(p, b);
@@ -546,9 +659,11 @@ int pool_set_new(const policy *pol, pool_set **out, char *err, size_t errlen)
     idtable_init(&s->accounts);
     s->daemon_uid = (uint32_t)geteuid();
     s->backings_per_uid_permille = 1000;
+    s->next_backing_key = pol->npools;
     for (size_t i = 0; i < pol->npools; i++) {
         s->pools[i].set = s;
         s->pools[i].index = i;
+        s->pools[i].backing_key = i;
         s->npools = i + 1;
         int rc = pool_open(&s->pools[i], &pol->pools[i], err, errlen);
         if (rc != 0) {
@@ -579,8 +694,13 @@ void pool_set_apply(pool_set *s, const policy *pol)
 {
     for (size_t i = 0; i < s->npools; i++) {
         const policy_pool *cfg = policy_find_pool(pol, s->pools[i].cfg->name);
-        if (cfg != NULL)
-            s->pools[i].cfg = cfg;
+        if (cfg == NULL)
+            continue;
+        s->pools[i].cfg = cfg;
+        const idtable *parts = &s->pools[i].parts;
+        for (size_t k = 0; k < parts->cap; k++)
+            if (parts->keys[k] != 0)
+                ((pool *)parts->values[k])->cfg = cfg;
     }
 }
 
@@ -626,6 +746,16 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .sync_scavenged = p->sync_scavenged,
         .huge_pages = p->cfg->huge_pages,
     };
+    /* uid isolation: the parts' memory, under the pool's name. */
+    for (size_t i = 0; i < p->parts.cap; i++) {
+        const pool *part = p->parts.values[i];
+        if (p->parts.keys[i] == 0)
+            continue;
+        out->warm += part->warm.bytes;
+        out->released += part->released;
+        out->holders += part->holders;
+        out->backing_resident += counters_backing_resident((pool *)part);
+    }
 }
 
 uint64_t pool_in_use(const pool *p) { return p->in_use; }

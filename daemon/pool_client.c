@@ -222,16 +222,16 @@ static bool admitted(const pool_client *c, const pool *p)
 static void grant_fill(const block *b, unsigned prot, pool_grant *g)
 {
     const pool *p = b->pool;
-    bool shared = p->cfg->isolation == POLICY_ISOLATION_POOL;
+    bool shared = pool_shares_backing(p);
     *g = (pool_grant){
         .block_id = b->id,
         .addr = b->addr,
         .size = b->size,
         .offset = shared ? (uint64_t)(b->addr - p->base) : 0,
         .backing_fd = shared ? p->shared.fd : b->backing.fd,
-        /* A shared backing is named by pool and protection, so each
-         * connection receives it once per protection. */
-        .backing_id = shared ? (1ULL << 63) | ((uint64_t)p->index << 2) | prot : b->id,
+        /* A shared backing is named by pool (or uid part) and protection,
+         * so each connection receives it once per protection. */
+        .backing_id = shared ? (1ULL << 63) | (p->backing_key << 2) | prot : b->id,
         .prot = prot,
         .shared_backing = shared,
         .backing_addr = shared ? p->base : b->addr,
@@ -269,7 +269,8 @@ int pool_alloc(pool_client *c, const char *name, uint64_t size, unsigned flags,
         return MEMPOOL_EINVAL;
     int rc = check_alloc(c, p, size);
     block *b;
-    if (rc != 0 || (rc = pool_block_new(p, size, c->uid, flags, &b)) != 0)
+    if (rc != 0 || (p = pool_part_for(p, c->uid, &rc)) == NULL ||
+        (rc = pool_block_new(p, size, c->uid, flags, &b)) != 0)
         return rc;
     if ((rc = hold_add(c, b, MEMPOOL_READ | MEMPOOL_WRITE)) != 0) {
         pool_block_retire(b, now);
@@ -360,6 +361,15 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
     block *b = e->blk;
     if (!admitted(c, b->pool))
         return MEMPOOL_EACCES;
+    /* uid isolation: a block lies in its uid's backing, and the backing's
+     * descriptor reaches all of that uid's memory, so only the same uid
+     * may map it. Sharing across uids needs block isolation. */
+    if (b->pool->parent != NULL && b->pool->part_uid != c->uid) {
+        log_warn("access denied: uid %u to a block of uid %u in pool %s (uid isolation "
+                 "shares within a uid only)", (unsigned)c->uid, (unsigned)b->pool->part_uid,
+                 b->pool->cfg->name);
+        return MEMPOOL_EACCES;
+    }
     if (c->nholds >= c->max_blocks)
         return MEMPOOL_ELIMIT;
     if (c->account->use[b->pool->index] + b->size > b->pool->cfg->quota)
@@ -397,14 +407,16 @@ int pool_client_info(const pool_client *c, const char *name, mempool_info *out)
         return MEMPOOL_ENOPOOL;
     if (!admitted(c, p))
         return MEMPOOL_EACCES;
+    pool_stats st;
+    pool_get_stats(p, &st);
     *out = (mempool_info){
         .page_size = p->page,
         .limit = p->cfg->limit,
-        .in_use = p->in_use,
-        .warm = p->warm.bytes,
+        .in_use = st.in_use,
+        .warm = st.warm,
         .quota = p->cfg->quota,
         .client_use = c->use[p->index],
-        .released = p->released,
+        .released = st.released,
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,
         .last_scavenge_ms = p->last_scavenge_ms,

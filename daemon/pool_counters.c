@@ -58,7 +58,7 @@ void counters_forget(pool *p, block *b)
 
 uint64_t counters_backing_resident(pool *p)
 {
-    if (p->cfg->isolation == POLICY_ISOLATION_POOL) {
+    if (p->cfg->isolation != POLICY_ISOLATION_BLOCK) { /* pool, or a uid's part */
         int64_t bytes = mem_backing_resident(&p->shared);
         return bytes > 0 ? (uint64_t)bytes : 0;
     }
@@ -122,8 +122,28 @@ static bool same(const char *what, uint64_t counter, uint64_t walked, char *why,
     return false;
 }
 
+/* uid isolation: every part checks out, and the pool's in-use figures are
+ * the sums of its parts'. */
+static bool check_parts(const pool *p, char *why, size_t len)
+{
+    uint64_t in_use = 0, blocks = 0;
+    for (size_t i = 0; i < p->parts.cap; i++) {
+        const pool *part = p->parts.values[i];
+        if (p->parts.keys[i] == 0)
+            continue;
+        if (!pool_check_counters(part, why, len))
+            return false;
+        in_use += part->in_use;
+        blocks += part->blocks;
+    }
+    return same("in_use (parts)", p->in_use, in_use, why, len) &&
+           same("blocks (parts)", p->blocks, blocks, why, len);
+}
+
 bool pool_check_counters(const pool *p, char *why, size_t len)
 {
+    if (p->cfg->isolation == POLICY_ISOLATION_UID && p->parent == NULL)
+        return check_parts(p, why, len);
     walk_sums w = { 0 };
     sum_live(p, &w);
     bool per_block = p->cfg->isolation == POLICY_ISOLATION_BLOCK;

@@ -42,7 +42,25 @@ struct pool {
     bool stray_pass;              /* a sweep is under way */
     bool strays_suspected;        /* a client of the pool left since the last pass */
     uint64_t strays_freed;        /* bytes freed by the sweep, in total */
+    /* uid isolation: the pool holds no memory itself; each uid that
+     * allocates gets a part, a pool of its own with one backing (as pool
+     * isolation), sharing the pool's policy, limit and counters. */
+    pool *parent;                 /* a uid's part: the pool it belongs to */
+    uint32_t part_uid;            /* a uid's part: whose */
+    idtable parts;                /* the pool: uid + 1 -> its part */
+    size_t parts_cursor;          /* the pool: where the next release starts */
+    uint64_t backing_key;         /* names the shared backing in grants */
 };
+
+/* The pool whose policy, limit and counters apply: itself, or for a uid's
+ * part the pool it belongs to. */
+static inline pool *pool_top(pool *p) { return p->parent != NULL ? p->parent : p; }
+
+/* Blocks are offsets into one backing (pool isolation, a uid's part). */
+static inline bool pool_shares_backing(const pool *p)
+{
+    return p->cfg->isolation != POLICY_ISOLATION_BLOCK;
+}
 
 /* What one uid holds across all its connections: the quota and the shares
  * count here (docs/daemon.md, "Fair shares"). Lives while the uid has a
@@ -67,6 +85,7 @@ struct pool_set {
     uint32_t backings_per_uid_permille; /* a uid's share of max_backings */
     uint32_t daemon_uid;   /* like root, never held to a uid's share */
     idtable accounts;      /* uid + 1 -> uid_account */
+    uint64_t next_backing_key; /* for uid parts: past every pool's index */
 };
 
 /* Root and the daemon's own uid: the administrators, never held to a
@@ -77,6 +96,10 @@ static inline bool pool_uid_is_privileged(const pool_set *s, uint32_t uid)
 }
 
 /* pool.c: memory. */
+/* uid isolation: the part of `p` for `uid`, made on first use; p itself
+ * in the other modes. NULL with *err (MEMPOOL_ELIMIT: no descriptor left
+ * for its backing; MEMPOOL_ENOMEM: no address space). */
+pool *pool_part_for(pool *p, uint32_t uid, int *err);
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
                    block **out);
 /* The last holder let go: the block turns warm (or its pages go back to

@@ -58,7 +58,7 @@ static void end_pass(pool *p)
     p->stray_at = 0;
 }
 
-uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more)
+static uint64_t sweep_one(pool *p, unsigned max_extents, bool *more)
 {
     *more = false;
     if (p->shared.fd < 0)
@@ -86,5 +86,24 @@ uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more)
     int64_t after = mem_backing_resident(&p->shared);
     uint64_t freed = before > after ? (uint64_t)(before - after) : 0;
     p->strays_freed += freed;
+    return freed;
+}
+
+/* uid isolation: every uid's part, each with its own backing; a client of
+ * any uid that left may have written into its part. */
+uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more)
+{
+    uint64_t freed = sweep_one(p, max_extents, more);
+    for (size_t i = 0; i < p->parts.cap; i++) {
+        pool *part = p->parts.values[i];
+        if (p->parts.keys[i] == 0)
+            continue;
+        bool part_more;
+        part->strays_suspected |= p->strays_suspected;
+        freed += sweep_one(part, max_extents, &part_more);
+        *more |= part_more;
+    }
+    if (p->parts.count > 0)
+        p->strays_suspected = false;
     return freed;
 }

@@ -46,12 +46,13 @@ static bench_daemon mempoold;
 
 /* A batch of n allocations held at once, then released: the first batch
  * finds nothing warm (cold), the next reuses the warm blocks (warm). */
-static void mempoold_batch(mempool_client *c, size_t size, unsigned flags, int n, uint64_t *ns)
+static void mempoold_batch(mempool_client *c, const char *pool, size_t size, unsigned flags,
+                           int n, uint64_t *ns)
 {
     mempool_block *b = calloc((size_t)n, sizeof *b);
     for (int i = 0; i < n; i++) {
         uint64_t t0 = now_ns();
-        int rc = mempool_alloc(c, "bench", size, flags, &b[i]);
+        int rc = mempool_alloc(c, pool, size, flags, &b[i]);
         if (rc != 0)
             die("mempool_alloc", rc);
         ((volatile char *)b[i].addr)[0] = 1;
@@ -163,7 +164,22 @@ static void iceoryx_row(bench_table *t, int n, int cpu, uint64_t *ns)
 }
 
 static const char policy_rest[] = "scavenger: { idle: 1h, retain: 2GiB }\n"
-                                  "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n";
+                                  "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n"
+                                  "  - name: bench_uid\n    reserve: 64GiB\n    limit: 8GiB\n"
+                                  "    isolation: uid\n";
+
+/* cold, warm zeroed, warm dirty: in block isolation, then uid isolation. */
+static void mempoold_rows(bench_table *t, mempool_client *c, size_t size, int batch, int ref,
+                          const char *const names[6], uint64_t *ns)
+{
+    static const char *const pools[2] = { "bench", "bench_uid" };
+    static const unsigned flags[3] = { MEMPOOL_ALLOC_DIRTY, 0, MEMPOOL_ALLOC_DIRTY };
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 3; k++) {
+            mempoold_batch(c, pools[p], size, flags[k], batch, ns);
+            bench_table_add(t, names[p * 3 + k], bench_summarize_us(ns, batch), ref);
+        }
+}
 
 static void run(bench_placement where, int n, uint64_t *ns)
 {
@@ -184,21 +200,19 @@ static void run(bench_placement where, int n, uint64_t *ns)
     int floor = bench_table_add(&t, "floor: 1-byte RPC + memfd (SCM_RIGHTS)",
                                 bench_summarize_us(ns, n), -1);
     static const size_t sizes[] = { 64 * KiB, 4 * MiB };
-    static const char *const names[][4] = {
-        { "mempoold 64KiB cold", "mempoold 64KiB warm (zeroed)", "mempoold 64KiB warm (dirty)", "diy memfd 64KiB" },
-        { "mempoold 4MiB cold", "mempoold 4MiB warm (zeroed)", "mempoold 4MiB warm (dirty)", "diy memfd 4MiB" },
+    static const char *const names[][7] = {
+        { "mempoold 64KiB cold", "mempoold 64KiB warm (zeroed)", "mempoold 64KiB warm (dirty)",
+          "mempoold uid 64KiB cold", "mempoold uid 64KiB warm (zeroed)",
+          "mempoold uid 64KiB warm (dirty)", "diy memfd 64KiB" },
+        { "mempoold 4MiB cold", "mempoold 4MiB warm (zeroed)", "mempoold 4MiB warm (dirty)",
+          "mempoold uid 4MiB cold", "mempoold uid 4MiB warm (zeroed)",
+          "mempoold uid 4MiB warm (dirty)", "diy memfd 4MiB" },
     };
     for (int s = 0; s < 2; s++) {
         int batch = sizes[s] >= MiB ? (n < 1000 ? n : 1000) : n; /* 4 GiB at most */
         diy(sizes[s], n, ns);
-        int diy_row = bench_table_add(&t, names[s][3], bench_summarize_us(ns, n), floor);
-        int ref = s == 0 ? floor : diy_row;
-        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
-        bench_table_add(&t, names[s][0], bench_summarize_us(ns, batch), ref);
-        mempoold_batch(c, sizes[s], 0, batch, ns);
-        bench_table_add(&t, names[s][1], bench_summarize_us(ns, batch), ref);
-        mempoold_batch(c, sizes[s], MEMPOOL_ALLOC_DIRTY, batch, ns);
-        bench_table_add(&t, names[s][2], bench_summarize_us(ns, batch), ref);
+        int diy_row = bench_table_add(&t, names[s][6], bench_summarize_us(ns, n), floor);
+        mempoold_rows(&t, c, sizes[s], batch, s == 0 ? floor : diy_row, names[s], ns);
     }
     mempool_disconnect(c);
     bench_daemon_stop(&mempoold);

@@ -48,7 +48,11 @@ static const char pools[] =
     "  - name: shared\n"
     "    reserve: 1GiB\n"
     "    limit: 64MiB\n"
-    "    isolation: pool\n";
+    "    isolation: pool\n"
+    "  - name: peruid\n"
+    "    reserve: 4GiB\n"
+    "    limit: 1GiB\n"
+    "    isolation: uid\n";
 
 static void setup(void) { fixture_start(&fx, pools); }
 
@@ -400,6 +404,66 @@ START_TEST(pool_isolation_keeps_its_limit_and_its_zeros)
 }
 END_TEST
 
+/* ---- uid isolation: many blocks, one descriptor per uid ---------------------- */
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    for (int c; f != NULL && (c = fgetc(f)) != EOF;)
+        n += c == '\n';
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+static int many_blocks_own_memory_only(void *arg)
+{
+    int n = *(int *)arg;
+    mempool_client *c;
+    mempool_block b;
+    /* What the parent (root) holds came along with fork: let it go. */
+    for (int fd; (fd = fd_named(getpid(), "/memfd:", NULL)) >= 0;)
+        close(fd);
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    for (int i = 0; i < n; i++) {
+        if (mempool_alloc(c, "peruid", 4 * KiB, 0, &b) != 0)
+            return 11;
+        if (((unsigned char *)b.addr)[100] != 0)
+            return 12; /* a block that wants zeros shows no one's bytes */
+        memset(b.addr, 0x33, 512);
+    }
+    /* This process holds its own uid's backing, and no other uid's. */
+    if (fd_named(getpid(), "/memfd:mempoold:peruid:uid65534", NULL) < 0 ||
+        fd_named(getpid(), "/memfd:mempoold:peruid:uid0", NULL) >= 0)
+        return 13;
+    return 0;
+}
+
+START_TEST(uid_isolation_is_not_bounded_by_descriptors)
+{
+    mempool_client *root = connect_or_die(&fx);
+    mempool_block mine;
+    ck_assert_int_eq(mempool_alloc(root, "peruid", 4 * KiB, 0, &mine), 0);
+    memset(mine.addr, 0x5a, mine.size);
+    int fds = settled_fd_count(&fx, root);
+    char maps[64];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int)fx.pid);
+    int maps_before = count_lines(maps);
+    int n = 25000; /* more than the descriptor budget's 18848 */
+    int status = run_child(many_blocks_own_memory_only, &n);
+    ck_assert_msg(exited_ok(status), "child: exit %d", WEXITSTATUS(status));
+    /* (its blocks went with it; its part's backing stays, one descriptor) */
+    ck_assert_int_le(settled_fd_count(&fx, root), fds + 1);
+    fprintf(stderr, "hostile: nobody held %d blocks in uid isolation; daemon fds %d -> %d, "
+            "mappings %d -> %d\n", n, fds, fixture_fd_count(&fx), maps_before, count_lines(maps));
+    ck_assert_int_le(count_lines(maps), maps_before + 8);
+    ck_assert_uint_eq(((unsigned char *)mine.addr)[100], 0x5a);
+    mempool_disconnect(root);
+}
+END_TEST
+
 /* ---- clients killed anywhere ------------------------------------------------ */
 
 static int churn_until_killed(void *arg)
@@ -492,6 +556,7 @@ int main(void)
     tcase_add_test(tc, one_uid_cannot_take_every_connection);
     tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
     tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
+    tcase_add_test(tc, uid_isolation_is_not_bounded_by_descriptors);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
     suite_add_tcase(s, tc);
     return check_run(s);

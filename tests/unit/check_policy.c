@@ -508,10 +508,10 @@ START_TEST(huge_pages_need_a_large_page_on_linux)
 }
 END_TEST
 
-START_TEST(isolation_is_block_or_pool)
+START_TEST(isolation_is_block_pool_or_uid)
 {
     expect_errors("pools:\n  - name: a\n    isolation: shared\n",
-                  "t.yaml:3:16: pools[0].isolation: shared is not block or pool");
+                  "t.yaml:3:16: pools[0].isolation: shared is not block, pool or uid");
 }
 END_TEST
 
@@ -540,7 +540,7 @@ START_TEST(independent_errors_are_all_reported_in_file_order)
                      "t.yaml:2:10: log.level: loud is not error, warn, info or debug\n"
                      "t.yaml:5:12: pools[0].limit: 1XB: unknown unit: sizes take B, KiB, MiB, "
                      "GiB, TiB, KB, MB, GB or TB\n"
-                     "t.yaml:6:16: pools[0].isolation: none is not block or pool\n"
+                     "t.yaml:6:16: pools[0].isolation: none is not block, pool or uid\n"
                      "t.yaml:7:11: pools[1].name: duplicate pool name a: pools[0] has it already");
 }
 END_TEST
@@ -1123,7 +1123,7 @@ static TCase *validation_case(void)
     tcase_add_test(tc, page_must_be_a_power_of_two_at_least_the_os_page);
     tcase_add_test(tc, sizes_must_be_multiples_of_the_page);
     tcase_add_test(tc, huge_pages_need_a_large_page_on_linux);
-    tcase_add_test(tc, isolation_is_block_or_pool);
+    tcase_add_test(tc, isolation_is_block_pool_or_uid);
     tcase_add_test(tc, unknown_users_and_groups);
     tcase_add_test(tc, independent_errors_are_all_reported_in_file_order);
     tcase_add_test(tc, too_many_errors_are_counted_not_lost);

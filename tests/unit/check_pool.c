@@ -30,6 +30,10 @@ static const char policy_text[] =
     "    reserve: 1GiB\n"
     "    limit: 64MiB\n"
     "    isolation: pool\n"
+    "  - name: uidp\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    isolation: uid\n"
     "  - name: rootonly\n"
     "    reserve: 64MiB\n"
     "    limit: 16MiB\n"
@@ -810,6 +814,82 @@ START_TEST(pool_isolation_reclaims_what_clients_write_outside_blocks)
 }
 END_TEST
 
+/* uid isolation: one backing per uid, blocks as offsets into it; the
+ * descriptors grow with the uids, not the blocks; no uid is handed
+ * another's backing, not even through a handle. */
+START_TEST(uid_isolation_gives_each_uid_one_backing)
+{
+    pool_client *a = client(1000), *a2 = client(1000), *b = client(1001);
+    pool_grant g[100], other, seen;
+    int fds = open_fds();
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_eq(pool_alloc(a, "uidp", 4096, 0, 1, &g[i]), 0);
+        ck_assert(g[i].shared_backing);
+        ck_assert_int_eq(g[i].backing_fd, g[0].backing_fd);
+        ck_assert_uint_eq(g[i].backing_id, g[0].backing_id);
+    }
+    ck_assert_uint_eq(g[1].offset, g[0].offset + 4096);
+    ck_assert_int_eq(open_fds(), fds + 1);
+    ck_assert_int_eq(pool_alloc(b, "uidp", 4096, 0, 1, &other), 0);
+    ck_assert_int_ne(other.backing_fd, g[0].backing_fd);
+    ck_assert_uint_ne(other.backing_id, g[0].backing_id);
+    ck_assert_int_eq(open_fds(), fds + 2);
+    /* What one uid writes lies in its backing only. */
+    memset(other.addr, 0x77, other.size);
+    ck_assert_int_le(fd_resident(g[0].backing_fd), 0);
+    ck_assert_int_ge(fd_resident(other.backing_fd), 4096);
+    /* A handle reaches the same uid's other connections, never another uid. */
+    mempool_handle h;
+    ck_assert_int_eq(pool_share(a, g[0].block_id, MEMPOOL_READ, &h), 0);
+    ck_assert_int_eq(pool_attach(b, &h, &seen), MEMPOOL_EACCES);
+    ck_assert_int_eq(pool_attach(a2, &h, &seen), 0);
+    ck_assert_int_eq(seen.backing_fd, g[0].backing_fd);
+    ck_assert_uint_eq(stats_of("uidp").in_use, 101 * 4096);
+    ck_assert_uint_eq(stats_of("uidp").blocks, 101);
+    pool_client_free(a, 2);
+    pool_client_free(a2, 2);
+    pool_client_free(b, 2);
+    ck_assert_uint_eq(stats_of("uidp").in_use, 0);
+    ck_assert_uint_eq(stats_of("uidp").warm, 101 * 4096);
+}
+END_TEST
+
+/* The pool's limit holds across the uids' parts: an allocation over it
+ * gives back another uid's warm memory, punched in that uid's backing. */
+START_TEST(uid_isolation_shares_the_limit_and_clears_for_reuse)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant ga, gb, again;
+    ck_assert_int_eq(pool_alloc(a, "uidp", 40 * MiB, 0, 1, &ga), 0);
+    memset(ga.addr, 0x11, ga.size);
+    ck_assert_int_eq(pool_alloc(b, "uidp", 30 * MiB, 0, 1, &gb), MEMPOOL_ENOMEM);
+    int a_fd = dup(ga.backing_fd);
+    ck_assert_int_eq(pool_release(a, ga.block_id, 2), 0);
+    ck_assert_uint_eq(stats_of("uidp").warm, 40 * MiB);
+    ck_assert_int_eq(pool_alloc(b, "uidp", 30 * MiB, 0, 3, &gb), 0);
+    ck_assert_uint_le(stats_of("uidp").in_use + stats_of("uidp").warm, 64 * MiB);
+    ck_assert_int_le(fd_resident(a_fd), (int64_t)(34 * MiB));
+    ck_assert(reads_as_zeros(gb.addr, gb.size));
+    /* The same uid: zeros unless it asks for its own old bytes. */
+    memset(gb.addr, 0x22, gb.size);
+    ck_assert_int_eq(pool_release(b, gb.block_id, 4), 0);
+    ck_assert_int_eq(pool_alloc(b, "uidp", 4 * MiB, MEMPOOL_ALLOC_DIRTY, 5, &again), 0);
+    ck_assert_uint_eq(((unsigned char *)again.addr)[10], 0x22);
+    ck_assert_int_eq(pool_release(b, again.block_id, 6), 0);
+    ck_assert_int_eq(pool_alloc(b, "uidp", 4 * MiB, 0, 7, &again), 0);
+    ck_assert(reads_as_zeros(again.addr, again.size));
+    /* The scavenger reaches every part. */
+    pool *p = pool_set_find(set, "uidp");
+    ck_assert_uint_ne(pool_warm_oldest(p), 0);
+    pool_release_warm(p, UINT64_MAX, UINT64_MAX);
+    ck_assert_uint_eq(stats_of("uidp").warm, 0);
+    ck_assert_int_le(fd_resident(a_fd), 0);
+    close(a_fd);
+    pool_client_free(a, 8);
+    pool_client_free(b, 8);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -841,6 +921,8 @@ int main(void)
     tcase_add_test(tc, quota_counts_the_uid_across_its_connections);
     tcase_add_test(tc, sharing_again_returns_the_same_handle);
     tcase_add_test(tc, pool_isolation_reclaims_what_clients_write_outside_blocks);
+    tcase_add_test(tc, uid_isolation_gives_each_uid_one_backing);
+    tcase_add_test(tc, uid_isolation_shares_the_limit_and_clears_for_reuse);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
