@@ -62,19 +62,22 @@ int mempool_connect(const char *socket_path, mempool_client **out)
     if (c == NULL)
         return MEMPOOL_ENOMEM;
     int err = session_resolve_path(socket_path, c->path, sizeof c->path);
-    if (err == 0 && pthread_mutex_init(&c->lock, NULL) != 0)
-        err = MEMPOOL_ENOMEM;
+    if (err == 0)
+        err = session_init(c);
     if (err != 0) {
         free(c);
         return err;
     }
     c->sock = -1;
+    c->reader_sock = -1;
     c->epoch = 1;
     c->next_request_id = 1; /* 0 marks the daemon's replies to bad frames */
     c->fork_generation = session_fork_generation();
+    pthread_mutex_lock(&c->lock); /* session_open releases it to wait */
     err = session_open(c);
+    pthread_mutex_unlock(&c->lock);
     if (err != 0) {
-        pthread_mutex_destroy(&c->lock);
+        session_destroy(c);
         free(c);
         return err;
     }
@@ -92,7 +95,7 @@ void mempool_disconnect(mempool_client *c)
     block_table_unmap_all(&c->blocks);
     backing_table_free(&c->backings);
     pthread_mutex_unlock(&c->lock);
-    pthread_mutex_destroy(&c->lock);
+    session_destroy(c);
     free(c);
 }
 
@@ -265,6 +268,7 @@ static int share_held(mempool_client *c, const held_block *held, unsigned prot,
     session_request rq = { .type = PROTO_SHARE };
     rq.len = proto_put_share(rq.payload,
                              &(proto_share){ .block_id = held->id, .prot = prot });
+    /* `held` is not looked at after the call, which releases the lock. */
     session_reply rp;
     int err = session_call(c, &rq, &rp);
     if (err == MEMPOOL_ECONNLOST)
@@ -330,5 +334,111 @@ int mempool_pool_info(mempool_client *c, const char *pool, mempool_info *out)
     pthread_mutex_unlock(&c->lock);
     if (err == 0)
         proto_get_info(rp.payload, out);
+    return err;
+}
+
+/* ---- named blocks ---------------------------------------------------------- */
+
+#define PUBLISH_FLAGS MEMPOOL_PUBLISH_REPLACE
+
+/* A bad pool name is EINVAL as everywhere; a bad block name EBADNAME, so
+ * a program can tell its user which of the two is wrong. */
+static int name_ref(const char *pool, const char *name, int timeout_ms,
+                    proto_name_ref *out)
+{
+    if (!pool_name_ok(pool) || timeout_ms < -1)
+        return MEMPOOL_EINVAL;
+    if (!proto_block_name_ok(name))
+        return MEMPOOL_EBADNAME;
+    memset(out, 0, sizeof *out);
+    memcpy(out->pool, pool, strlen(pool) + 1);
+    memcpy(out->name, name, strlen(name) + 1);
+    out->timeout_ms = timeout_ms;
+    return 0;
+}
+
+static int publish_held(mempool_client *c, const held_block *held,
+                        const char *name, unsigned prot)
+{
+    if (held->epoch != c->epoch)
+        return MEMPOOL_ENOBLOCK;
+    proto_publish m = { .block_id = held->id, .prot = prot };
+    memcpy(m.name, name, strlen(name) + 1);
+    session_request rq = { .type = PROTO_PUBLISH };
+    rq.len = proto_put_publish(rq.payload, &m);
+    session_reply rp;
+    int err = session_call(c, &rq, &rp);
+    return err == MEMPOOL_ECONNLOST ? MEMPOOL_ENOBLOCK : err;
+}
+
+int mempool_publish(mempool_client *c, const mempool_block *b, const char *name,
+                    unsigned prot)
+{
+    if (c == NULL || b == NULL || !prot_ok(prot & ~PUBLISH_FLAGS))
+        return MEMPOOL_EINVAL;
+    if (!proto_block_name_ok(name))
+        return MEMPOOL_EBADNAME;
+    lock_client(c);
+    held_block *held = find_held(c, b);
+    int err = held != NULL ? publish_held(c, held, name, prot) : MEMPOOL_ENOBLOCK;
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+int mempool_unpublish(mempool_client *c, const char *pool, const char *name)
+{
+    session_request rq = { .type = PROTO_UNPUBLISH };
+    proto_name_ref m;
+    int err = c != NULL ? name_ref(pool, name, 0, &m) : MEMPOOL_EINVAL;
+    if (err != 0)
+        return err;
+    rq.len = proto_put_unpublish(rq.payload, &m);
+    session_reply rp;
+    lock_client(c);
+    err = session_call(c, &rq, &rp);
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* A lookup may wait in the daemon; session_call lets the other threads
+ * use the connection meanwhile. Sent again after a reconnect, the wait
+ * starts over: the daemon that went away forgot it. */
+int mempool_lookup(mempool_client *c, const char *pool, const char *name,
+                   int timeout_ms, mempool_handle *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    session_request rq = { .type = PROTO_LOOKUP, .retry_safe = 1 };
+    proto_name_ref m;
+    int err = c != NULL && out != NULL ? name_ref(pool, name, timeout_ms, &m)
+                                       : MEMPOOL_EINVAL;
+    if (err != 0)
+        return err;
+    rq.len = proto_put_lookup(rq.payload, &m);
+    session_reply rp;
+    lock_client(c);
+    err = session_call(c, &rq, &rp);
+    pthread_mutex_unlock(&c->lock);
+    if (err == 0)
+        proto_get_handle(rp.payload, out);
+    return err;
+}
+
+int mempool_attach_name(mempool_client *c, const char *pool, const char *name,
+                        int timeout_ms, mempool_block *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    session_request rq = { .type = PROTO_ATTACH_NAME, .retry_safe = 1,
+                           .takes_object = 1 };
+    proto_name_ref m;
+    int err = c != NULL && out != NULL ? name_ref(pool, name, timeout_ms, &m)
+                                       : MEMPOOL_EINVAL;
+    if (err != 0)
+        return err;
+    rq.len = proto_put_lookup(rq.payload, &m);
+    lock_client(c);
+    err = take_block(c, &rq, out);
+    pthread_mutex_unlock(&c->lock);
     return err;
 }

@@ -77,15 +77,73 @@ static int connect_socket(const char *path)
     return fd;
 }
 
-void session_drop(mempool_client *c)
+/* A request sent and waiting for its reply; in c->pending until
+ * answered. */
+struct session_pending {
+    uint64_t id;
+    uint16_t type;
+    bool takes_object; /* its reply may bring a backing */
+    bool done;
+    int status;
+    session_reply *rp;
+    session_pending *next;
+};
+
+int session_init(mempool_client *c)
 {
-    if (c->sock >= 0)
-        close(c->sock);
+    if (pthread_mutex_init(&c->lock, NULL) != 0)
+        return MEMPOOL_ENOMEM;
+    if (pthread_cond_init(&c->turn, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        return MEMPOOL_ENOMEM;
+    }
+    return 0;
+}
+
+void session_destroy(mempool_client *c)
+{
+    pthread_cond_destroy(&c->turn);
+    pthread_mutex_destroy(&c->lock);
+}
+
+static void answer(mempool_client *c, session_pending *p, int status)
+{
+    session_pending **link = &c->pending;
+    while (*link != p)
+        link = &(*link)->next;
+    *link = p->next;
+    p->status = status;
+    p->done = true;
+    pthread_cond_broadcast(&c->turn);
+}
+
+/* Every request in flight fails with `status`. */
+static void answer_all(mempool_client *c, int status)
+{
+    while (c->pending != NULL)
+        answer(c, c->pending, status);
+}
+
+/* A reader is blocked in recv on the socket without the lock: closing the
+ * descriptor under it could hand its number to another open meanwhile, so
+ * the socket is shut down (the reader wakes to a hang-up) and the reader
+ * closes it (read_one). */
+static void drop_with(mempool_client *c, int status)
+{
+    if (c->sock >= 0) {
+        if (c->reader_sock == c->sock)
+            shutdown(c->sock, SHUT_RDWR);
+        else
+            close(c->sock);
+    }
     c->sock = -1;
     c->epoch++;
     /* Backing ids name backings within one connection only. */
     backing_table_clear(&c->backings);
+    answer_all(c, status);
 }
+
+void session_drop(mempool_client *c) { drop_with(c, MEMPOOL_ECONNLOST); }
 
 static uint64_t forks_seen;
 static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
@@ -112,6 +170,10 @@ void session_forget_parent(mempool_client *c)
     c->epoch++;
     block_table_forget(&c->blocks);
     backing_table_clear(&c->backings);
+    /* The parent's requests in flight belong to threads the child does
+     * not have: nobody here waits for them. */
+    c->pending = NULL;
+    c->reader_sock = -1;
     c->fork_generation = forks_seen;
 }
 
@@ -124,10 +186,13 @@ static int is_connection_lost(long err)
 /* The connection can no longer be trusted: drop it and say why. */
 static int fail(mempool_client *c, long err)
 {
-    session_drop(c);
+    int status = MEMPOOL_EIO;
     if (is_connection_lost(err))
-        return MEMPOOL_ECONNLOST;
-    return err == -EPROTO ? MEMPOOL_EPROTO : MEMPOOL_EIO;
+        status = MEMPOOL_ECONNLOST;
+    else if (err == -EPROTO)
+        status = MEMPOOL_EPROTO;
+    drop_with(c, status);
+    return status;
 }
 
 /* A status the daemon may send: a MEMPOOL_E* code, but not one that only
@@ -145,35 +210,44 @@ static bool daemon_status(int32_t status)
     }
 }
 
-static int check_reply(mempool_client *c, const session_request *rq,
-                       uint64_t id, const unsigned char *frame, size_t len,
-                       session_reply *rp)
+static session_pending *find_pending(const mempool_client *c, uint64_t id)
+{
+    session_pending *p = c->pending;
+    while (p != NULL && p->id != id)
+        p = p->next;
+    return p;
+}
+
+/* Hands a frame to the request it answers. A frame that answers nothing
+ * in flight, or brings a backing its request cannot take, is the daemon
+ * talking nonsense: every request fails and the connection is dropped.
+ * The object is always consumed. */
+static void dispatch(mempool_client *c, const unsigned char *frame, size_t len,
+                     handoff_object *obj)
 {
     proto_header h;
     int err = proto_decode_header(frame, len, 1, &h);
+    session_pending *p = NULL;
+    if (err == 0 && h.status != 0 && !daemon_status(h.status))
+        err = MEMPOOL_EPROTO;
+    if (err == 0 && h.request_id == 0 && h.status < 0)
+        err = h.status; /* the daemon could not read a frame: it hangs up */
+    if (err == 0 && ((p = find_pending(c, h.request_id)) == NULL || h.type != p->type ||
+                     (!p->takes_object && !handoff_object_empty(obj))))
+        err = MEMPOOL_EPROTO;
     if (err != 0) {
-        session_drop(c);
-        return err;
-    }
-    if (h.status != 0 && !daemon_status(h.status)) {
-        session_drop(c);
-        return MEMPOOL_EPROTO;
-    }
-    if (h.request_id == 0 && h.status < 0) {
-        /* The daemon could not read our frame and closes the session. */
-        session_drop(c);
-        return h.status;
-    }
-    if (h.request_id != id || h.type != rq->type) {
-        session_drop(c);
-        return MEMPOOL_EPROTO;
+        handoff_object_close(obj);
+        drop_with(c, err);
+        return;
     }
     if (h.status != 0) {
-        handoff_object_close(&rp->obj);
-        return h.status;
+        handoff_object_close(obj);
+    } else {
+        memcpy(p->rp->payload, frame + PROTO_HEADER_SIZE, h.length);
+        p->rp->obj = *obj;
     }
-    memcpy(rp->payload, frame + PROTO_HEADER_SIZE, h.length);
-    return 0;
+    *obj = HANDOFF_OBJECT_NONE;
+    answer(c, p, h.status);
 }
 
 /* One frame from the daemon: on SOCK_SEQPACKET one message; on a stream
@@ -191,22 +265,64 @@ static ssize_t recv_frame(int sock, unsigned char *frame, handoff_object *obj)
     return n;
 }
 
+/* Takes the reader's seat: reads one frame with the lock released and
+ * hands it over. If the connection was dropped meanwhile (its requests
+ * already failed), the socket was left to this reader to close. */
+static void read_one(mempool_client *c)
+{
+    unsigned char frame[PROTO_MAX_FRAME];
+    handoff_object obj = HANDOFF_OBJECT_NONE;
+    int sock = c->sock;
+    uint64_t epoch = c->epoch;
+    c->reader_sock = sock;
+    pthread_mutex_unlock(&c->lock);
+    ssize_t got = recv_frame(sock, frame, &obj);
+    pthread_mutex_lock(&c->lock);
+    c->reader_sock = -1;
+    pthread_cond_broadcast(&c->turn);
+    if (c->epoch != epoch) {
+        handoff_object_close(&obj);
+        close(sock);
+    } else if (got <= 0) {
+        handoff_object_close(&obj);
+        fail(c, (long)got);
+    } else {
+        dispatch(c, frame, (size_t)got, &obj);
+    }
+}
+
+/* Waits for p's reply: reads the socket when nobody else does, else
+ * sleeps until the reader hands the reply over or leaves the seat. p is
+ * in c->pending until answered, which happens before this returns. */
+static int await_reply(mempool_client *c, session_pending *p)
+{
+    p->next = c->pending;
+    c->pending = p;
+    while (!p->done) {
+        if (c->reader_sock >= 0)
+            pthread_cond_wait(&c->turn, &c->lock);
+        else
+            read_one(c);
+    }
+    return p->status;
+}
+
+/* The pending record is on the heap: other threads reach it through
+ * c->pending until it is answered. */
 static int exchange(mempool_client *c, const session_request *rq,
                     session_reply *rp)
 {
     unsigned char frame[PROTO_MAX_FRAME];
-    uint64_t id = c->next_request_id++;
-    size_t n = proto_encode_request(frame, rq->type, id, rq->payload, rq->len);
     rp->obj = HANDOFF_OBJECT_NONE;
+    session_pending *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return MEMPOOL_ENOMEM;
+    *p = (session_pending){ .id = c->next_request_id++, .type = rq->type,
+                            .takes_object = rq->takes_object != 0, .rp = rp };
+    size_t n = proto_encode_request(frame, rq->type, p->id, rq->payload, rq->len);
     int err = handoff_send(c->sock, frame, n, NULL);
-    if (err != 0)
-        return fail(c, err);
-    ssize_t got = recv_frame(c->sock, frame, rq->takes_object ? &rp->obj : NULL);
-    if (got <= 0)
-        return fail(c, (long)got);
-    err = check_reply(c, rq, id, frame, (size_t)got, rp);
-    if (err != 0)
-        handoff_object_close(&rp->obj);
+    err = err != 0 ? fail(c, err) : await_reply(c, p);
+    free(p);
     return err;
 }
 
@@ -252,7 +368,7 @@ int session_open(mempool_client *c)
         return MEMPOOL_ECONN;
     c->sock = fd;
     int err = say_hello(c);
-    if (err != 0 && c->sock >= 0)
+    if (err != 0 && c->sock == fd)
         session_drop(c); /* an error reply to HELLO leaves it open */
     return err;
 }

@@ -1,5 +1,13 @@
-/* The connection behind a mempool_client: the socket, the HELLO, one
- * request and its reply at a time, and the reconnect rule.
+/* The connection behind a mempool_client: the socket, the HELLO, the
+ * requests in flight and their replies, and the reconnect rule.
+ *
+ * Several threads may have a request in flight at once, and the daemon
+ * may answer them in any order (a LOOKUP may wait for its name). Each
+ * call sends its frame under the lock and waits for the reply whose
+ * request_id is its own. One thread at a time, whichever call is waiting,
+ * reads the socket with the lock released ("the reader"); it hands each
+ * reply it reads to the call it belongs to and wakes the others, one of
+ * which takes the reader's seat if its reply has not come yet.
  *
  * Epochs: c->epoch changes every time the connection is dropped, so a
  * block whose epoch differs from the client's was obtained on a
@@ -8,6 +16,7 @@
 #define MEMPOOL_CLIENT_SESSION_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/un.h>
 
@@ -18,10 +27,16 @@
 
 #define SESSION_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
+typedef struct session_pending session_pending;
+
 struct mempool_client {
     pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t turn;  /* a reply came, or the reader's seat is free */
     char path[SESSION_PATH_MAX];
     int sock; /* -1 while disconnected */
+    int reader_sock; /* the socket a thread is receiving on without the
+                        lock (the current one, or one dropped since); -1 */
+    session_pending *pending; /* requests sent and not yet answered */
     uint64_t epoch;
     uint64_t next_request_id;
     uint64_t session_id;
@@ -48,16 +63,23 @@ typedef struct session_reply {
  * 0, or MEMPOOL_EINVAL for an empty path or one too long for a socket. */
 int session_resolve_path(const char *arg, char *buf, size_t len);
 
+/* The lock and the condition variable of a new client; 0 or
+ * MEMPOOL_ENOMEM. */
+int session_init(mempool_client *c);
+void session_destroy(mempool_client *c);
 /* Connects and says HELLO. 0, MEMPOOL_ECONN, MEMPOOL_EVERSION, ... */
 int session_open(mempool_client *c);
 /* Closes the connection (the daemon releases what it held) and moves to
- * the next epoch. Mapped blocks stay mapped. */
+ * the next epoch; the requests in flight fail with MEMPOOL_ECONNLOST.
+ * Mapped blocks stay mapped. */
 void session_drop(mempool_client *c);
 /* Sends the request and waits for its reply, connecting first if the
  * connection is down. When the daemon is found gone, a retry_safe request
  * is sent again on a new connection (one reconnect per call); any other
  * gets MEMPOOL_ECONNLOST and the next call reconnects. An error reply's
- * status is returned as it is. */
+ * status is returned as it is. Called with c->lock held; the lock is
+ * released while the reply is awaited, so whatever the caller looked up
+ * under it must be looked up again afterwards. */
 int session_call(mempool_client *c, const session_request *rq,
                  session_reply *rp);
 

@@ -18,6 +18,11 @@ static const proto_entry proto_table[] = {
 #undef PROTO_TYPE_ENTRY
 };
 
+#define PROTO_TYPE_BELOW_LIMIT(name, num, req, rep)                            \
+    _Static_assert(num > 0 && num < PROTO_TYPE_LIMIT, #name " fits the tables");
+PROTO_TYPE_MAP(PROTO_TYPE_BELOW_LIMIT)
+#undef PROTO_TYPE_BELOW_LIMIT
+
 #define PROTO_ALLOC_FLAGS (MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)
 #define PROTO_PROT_BITS (MEMPOOL_READ | MEMPOOL_WRITE)
 #define PROTO_BACKING_FLAGS (PROTO_BACKING_ATTACHED | PROTO_BACKING_SHARED)
@@ -401,4 +406,94 @@ void proto_get_info(const unsigned char *p, mempool_info *m)
     off += 8;
     PROTO_INFO_FIELDS(GET_INFO_FIELD)
 #undef GET_INFO_FIELD
+}
+
+/* --- named blocks --------------------------------------------------------- */
+
+static int block_name_char_ok(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
+           ch == ':' || ch == '/';
+}
+
+int proto_block_name_ok(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    size_t n = strnlen(name, PROTO_BLOCK_NAME_MAX + 1);
+    if (n == 0 || n > PROTO_BLOCK_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!block_name_char_ok((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+/* A framing error is EPROTO; a printable name outside the syntax is the
+ * caller's mistake, answered with EBADNAME. */
+static int get_block_name(const unsigned char *p, char out[PROTO_BLOCK_NAME_MAX + 1])
+{
+    int err = get_name(p, PROTO_BLOCK_NAME_MAX, out);
+    if (err != 0)
+        return err;
+    return proto_block_name_ok(out) ? 0 : MEMPOOL_EBADNAME;
+}
+
+#define PROTO_PUBLISH_BITS (PROTO_PROT_BITS | MEMPOOL_PUBLISH_REPLACE)
+
+size_t proto_put_publish(unsigned char *p, const proto_publish *m)
+{
+    proto_put_u64(p, m->block_id);
+    put_u32(p + 8, m->prot);
+    put_u32(p + 12, 0);
+    put_name(p + 16, PROTO_BLOCK_NAME_MAX, m->name);
+    return 16 + PROTO_BLOCK_NAME_MAX;
+}
+
+int proto_get_publish(const unsigned char *p, proto_publish *m)
+{
+    m->block_id = proto_get_u64(p);
+    m->prot = get_u32(p + 8);
+    if ((m->prot & ~PROTO_PUBLISH_BITS) != 0 || get_u32(p + 12) != 0)
+        return MEMPOOL_EPROTO;
+    return get_block_name(p + 16, m->name);
+}
+
+size_t proto_put_unpublish(unsigned char *p, const proto_name_ref *m)
+{
+    put_name(p, PROTO_POOL_NAME_MAX, m->pool);
+    put_name(p + PROTO_POOL_NAME_MAX, PROTO_BLOCK_NAME_MAX, m->name);
+    return PROTO_POOL_NAME_MAX + PROTO_BLOCK_NAME_MAX;
+}
+
+/* The pool's field first: a frame that is malformed anywhere is EPROTO
+ * before the name's syntax is judged. */
+int proto_get_unpublish(const unsigned char *p, proto_name_ref *m)
+{
+    m->timeout_ms = 0;
+    int err = get_name(p, PROTO_POOL_NAME_MAX, m->pool);
+    if (err == 0)
+        err = get_block_name(p + PROTO_POOL_NAME_MAX, m->name);
+    return err;
+}
+
+size_t proto_put_lookup(unsigned char *p, const proto_name_ref *m)
+{
+    size_t off = proto_put_unpublish(p, m);
+    put_u32(p + off, (uint32_t)m->timeout_ms);
+    put_u32(p + off + 4, 0);
+    return off + 8;
+}
+
+int proto_get_lookup(const unsigned char *p, proto_name_ref *m)
+{
+    const unsigned char *tail = p + PROTO_POOL_NAME_MAX + PROTO_BLOCK_NAME_MAX;
+    if (get_u32(tail + 4) != 0)
+        return MEMPOOL_EPROTO;
+    int err = proto_get_unpublish(p, m);
+    m->timeout_ms = (int32_t)get_u32(tail);
+    if (err == 0 && m->timeout_ms < -1)
+        err = MEMPOOL_EINVAL;
+    return err;
 }

@@ -40,7 +40,12 @@
  *      mempool_releases_refused_total). An alloc + release is one round
  *      trip. The library checks locally what it can (a block this
  *      connection does not hold is MEMPOOL_ENOBLOCK at once). Version 2 is
- *      no longer spoken (PROTO_MIN_VERSION 3): no release shipped it. */
+ *      no longer spoken (PROTO_MIN_VERSION 3): no release shipped it.
+ *   4  named blocks: PUBLISH, UNPUBLISH, LOOKUP and ATTACH_NAME. LOOKUP
+ *      and ATTACH_NAME may wait for the name in the daemon, so replies no
+ *      longer come in the order of the requests: a client matches each
+ *      reply to its request by request_id (docs/protocol.md). Version 3
+ *      is no longer spoken (PROTO_MIN_VERSION 4): no release shipped it. */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -49,14 +54,15 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 3
-#define PROTO_MIN_VERSION 3
+#define PROTO_VERSION 4
+#define PROTO_MIN_VERSION 4
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
 #define PROTO_CLIENT_NAME_MAX 32 /* a client's name at hello, no NUL */
 #define PROTO_HANDLE_SIZE 32
 #define PROTO_RENDEZVOUS_SIZE 16 /* the block reply's nonce */
+#define PROTO_BLOCK_NAME_MAX 64  /* a published name's longest length */
 #define PROTO_MAX_FRAME 256      /* larger than any frame of this version */
 
 #define PROTO_TYPE_MAP(XX)                                                     \
@@ -65,14 +71,21 @@
     XX(ALLOC, 2, 80, 56)                                                       \
     XX(SHARE, 3, 16, 32)                                                       \
     XX(ATTACH, 4, 32, 56)                                                      \
-    XX(RELEASE, 5, 8, -1)                                                       \
-    XX(POOL_INFO, 6, 64, 80)
+    XX(RELEASE, 5, 8, -1)                                                      \
+    XX(POOL_INFO, 6, 64, 80)                                                   \
+    XX(PUBLISH, 7, 80, 0)                                                      \
+    XX(UNPUBLISH, 8, 128, 0)                                                   \
+    XX(LOOKUP, 9, 136, 32)                                                     \
+    XX(ATTACH_NAME, 10, 136, 56)
 
 typedef enum proto_type {
 #define PROTO_TYPE_ENUM(name, num, req, rep) PROTO_##name = num,
     PROTO_TYPE_MAP(PROTO_TYPE_ENUM)
 #undef PROTO_TYPE_ENUM
 } proto_type;
+
+/* Every type number is below this: tables indexed by type use it. */
+#define PROTO_TYPE_LIMIT 32
 
 typedef struct proto_header {
     uint16_t version;
@@ -140,6 +153,25 @@ typedef struct proto_share {
 /* POOL_INFO request (64): pool[64]. Reply (80): ten u64, in the order of
  * mempool_info's fields. */
 
+/* PUBLISH request (80): block_id u64, prot u32 (MEMPOOL_READ, optionally
+ * MEMPOOL_WRITE and MEMPOOL_PUBLISH_REPLACE), pad u32, name[64]. The pool
+ * is the block's. Reply: empty. */
+typedef struct proto_publish {
+    uint64_t block_id;
+    uint32_t prot;
+    char name[PROTO_BLOCK_NAME_MAX + 1];
+} proto_publish;
+
+/* UNPUBLISH request (128): pool[64], name[64]. Reply: empty.
+ * LOOKUP and ATTACH_NAME requests (136): pool[64], name[64],
+ * timeout_ms i32 (0: do not wait, -1: wait until published), pad u32.
+ * LOOKUP's reply is a handle (32), ATTACH_NAME's a block reply (56). */
+typedef struct proto_name_ref {
+    char pool[PROTO_POOL_NAME_MAX + 1];
+    char name[PROTO_BLOCK_NAME_MAX + 1];
+    int32_t timeout_ms; /* LOOKUP and ATTACH_NAME only */
+} proto_name_ref;
+
 /* Size of a message's payload: the type's table entry, or -1 for an
  * unknown type (and, for replies, for a one-way request). */
 int proto_request_size(uint16_t type);
@@ -192,5 +224,18 @@ size_t proto_put_pool_name(unsigned char *p, const char *pool);
 int proto_get_pool_name(const unsigned char *p, char out[PROTO_POOL_NAME_MAX + 1]);
 size_t proto_put_info(unsigned char *p, const mempool_info *m);
 void proto_get_info(const unsigned char *p, mempool_info *m);
+/* A block name's syntax (docs/protocol.md): 1 to PROTO_BLOCK_NAME_MAX
+ * bytes of A-Z a-z 0-9 and . _ - : / ; 1 when `name` has it. */
+int proto_block_name_ok(const char *name);
+/* Named blocks' payloads. The get_* functions refuse (EPROTO) a field
+ * that is not NUL-padded or bits outside the flags; a name that is well
+ * framed but breaks the syntax is MEMPOOL_EBADNAME, a timeout below -1
+ * MEMPOOL_EINVAL: the session goes on after those. */
+size_t proto_put_publish(unsigned char *p, const proto_publish *m);
+int proto_get_publish(const unsigned char *p, proto_publish *m);
+size_t proto_put_unpublish(unsigned char *p, const proto_name_ref *m);
+int proto_get_unpublish(const unsigned char *p, proto_name_ref *m);
+size_t proto_put_lookup(unsigned char *p, const proto_name_ref *m);
+int proto_get_lookup(const unsigned char *p, proto_name_ref *m);
 
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "names.h"
 #include "policy_units.h"
 #include "proto.h"
 #include "scavenger.h"
@@ -179,6 +180,22 @@ static void write_pool_totals(json_writer *w, const daemon_state *d)
     json_object_end(w);
 }
 
+/* No names before the server starts (and none after it stops). */
+static const names *names_of(const daemon_state *d)
+{
+    return d->srv != NULL ? server_names(d->srv) : NULL;
+}
+
+static void write_name_totals(json_writer *w, const daemon_state *d)
+{
+    const names *t = names_of(d);
+    json_key(w, "names");
+    json_object_begin(w);
+    json_kv_uint(w, "published", t != NULL ? names_count(t) : 0);
+    json_kv_uint(w, "waiting", t != NULL ? names_waiting(t) : 0);
+    json_object_end(w);
+}
+
 static int cmd_stats(admin_call *c)
 {
     uint64_t uptime_ms = (daemon_now_ns() - c->d->started_ns) / 1000000;
@@ -190,6 +207,7 @@ static int cmd_stats(admin_call *c)
     write_server_stats(c->out, c->d);
     write_memory(c->out);
     write_pool_totals(c->out, c->d);
+    write_name_totals(c->out, c->d);
     return 0;
 }
 
@@ -233,15 +251,18 @@ static void write_scavenger_settings(json_writer *w, const policy_scavenger *ps)
     json_kv_uint(w, "cpu_permille", ps->cpu_permille);
 }
 
-static void write_pool(json_writer *w, const pool *p)
+static void write_pool(json_writer *w, const daemon_state *d, const pool *p)
 {
     pool_stats s;
     const policy_pool *pp = pool_policy(p);
+    const names *t = names_of(d);
     pool_get_stats(p, &s);
     json_object_begin(w);
     json_kv_string(w, "name", pool_name(p));
     for (size_t i = 0; i < COUNT(pool_figures); i++)
         json_kv_uint(w, pool_figures[i].key, figure(&s, pool_figures[i].offset));
+    json_kv_uint(w, "names", t != NULL ? names_count_in_pool(t, pool_name(p)) : 0);
+    json_kv_uint(w, "max_names", pp->max_names);
     json_kv_uint(w, "max_block", pp->max_block);
     json_kv_bool(w, "huge_pages", s.huge_pages);
     json_kv_string(w, "isolation", policy_isolation_name(pp->isolation));
@@ -260,7 +281,7 @@ static int cmd_pools(admin_call *c)
     json_key(c->out, "pools");
     json_array_begin(c->out);
     for (size_t i = 0; i < pool_set_count(c->d->pools); i++)
-        write_pool(c->out, pool_set_at(c->d->pools, i));
+        write_pool(c->out, c->d, pool_set_at(c->d->pools, i));
     json_array_end(c->out);
     return 0;
 }
@@ -290,10 +311,51 @@ static int cmd_pool(admin_call *c)
         return no_such_pool(c, c->argv[1]);
     admin_reply_ok(c->out);
     json_key(c->out, "pool");
-    write_pool(c->out, p);
+    write_pool(c->out, c->d, p);
     json_key(c->out, "uids");
     json_array_begin(c->out);
     pool_foreach_uid(c->d->pools, p, write_uid_use, c->out);
+    json_array_end(c->out);
+    return 0;
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+typedef struct names_walk {
+    json_writer *w;
+    uint64_t now_ns;
+} names_walk;
+
+static void write_name(const name_entry *e, void *arg)
+{
+    names_walk *walk = arg;
+    json_writer *w = walk->w;
+    json_object_begin(w);
+    json_kv_string(w, "name", e->name);
+    json_kv_string(w, "pool", e->pool);
+    json_kv_uint(w, "block", e->block_id);
+    json_kv_uint(w, "size", e->size);
+    json_kv_uint(w, "publisher_uid", e->publisher_uid);
+    json_kv_string(w, "prot", (e->prot & MEMPOOL_WRITE) ? "rw" : "r");
+    json_kv_uint(w, "age_ms", (walk->now_ns - e->published_ns) / 1000000);
+    json_object_end(w);
+}
+
+/* The handles are never shown: they are what a lookup hands out, and the
+ * admin socket's operators need the names, not the keys. */
+static int cmd_names(admin_call *c)
+{
+    const char *pool = c->argc > 1 ? c->argv[1] : NULL;
+    if (pool != NULL && pool_set_find(c->d->pools, pool) == NULL)
+        return no_such_pool(c, pool);
+    const names *t = names_of(c->d);
+    names_walk walk = { .w = c->out, .now_ns = daemon_now_ns() };
+    admin_reply_ok(c->out);
+    json_kv_uint(c->out, "waiting", t != NULL ? names_waiting(t) : 0);
+    json_key(c->out, "names");
+    json_array_begin(c->out);
+    if (t != NULL)
+        names_foreach(t, pool, write_name, &walk);
     json_array_end(c->out);
     return 0;
 }
@@ -557,6 +619,8 @@ static const admin_cmd commands[] = {
     { "pools", cmd_pools, false, 0, 0, "", "every pool's figures" },
     { "pool", cmd_pool, false, 1, 1, "NAME", "one pool's figures" },
     { "clients", cmd_clients, false, 0, 0, "", "the connected clients and what they hold" },
+    { "names", cmd_names, false, 0, 1, "[POOL]",
+      "the published names (of one pool): block, size, publisher, protection, age" },
     { "scavenge", cmd_scavenge, true, 0, 2, "[POOL] [BYTES]",
       "give warm memory back to the OS now (all pools, all of it, unless limited)" },
     { "reload", cmd_reload, true, 0, 0, "", "re-read the policy file (as SIGHUP)" },

@@ -43,6 +43,7 @@ typedef struct policy_pool {
     bool huge_pages;
     policy_isolation isolation;
     policy_idlist users, groups, read_only_users;   /* uids, gids, uids */
+    uint32_t max_names;     /* names published in the pool at once */
     policy_scavenger scavenger;                      /* global defaults overridden per pool */
     int line, column;       /* where the pool's mapping starts, for messages */
 } policy_pool;
@@ -57,6 +58,8 @@ typedef struct policy {
     uint32_t max_clients_per_uid;   /* connections of one uid (root and the daemon's uid: none) */
     uint32_t backings_per_uid;      /* share of the backing budget one uid may hold, in 1/1000 */
     uint64_t hello_timeout_ns;      /* a client that has not said HELLO by then is closed */
+    uint32_t max_names_per_uid;      /* names one uid may publish */
+    uint32_t max_waits_per_client;   /* lookups one connection may have waiting */
     int log_level;          /* values of log_level in daemon/log.h */
     policy_scavenger scavenger;   /* the global defaults */
     policy_pool *pools; size_t npools;

@@ -163,6 +163,12 @@ static const policy_key limits_keys[] = {
       .offset = offsetof(policy, hello_timeout_ns), .default_text = "5s",
       .min = 100 * POLICY_NS_PER_MS, .max = SECONDS(3600),
       .help = "a client connection that has not said HELLO by then is closed" },
+    { .name = "max_names_per_uid", .type = POLICY_COUNT,
+      .offset = offsetof(policy, max_names_per_uid), .default_text = "1024", .min = 0,
+      .max = 1000000, .help = "names one uid may have published, in all pools" },
+    { .name = "max_waits_per_client", .type = POLICY_COUNT,
+      .offset = offsetof(policy, max_waits_per_client), .default_text = "64", .min = 0,
+      .max = 65536, .help = "lookups one connection may have waiting for a name" },
 };
 
 static const policy_key log_keys[] = {
@@ -236,6 +242,9 @@ static const policy_key pool_keys[] = {
               "per pool, trusted clients only" },
     { .name = "access", .type = POLICY_SECTION, .offset = 0, .section = &access_section,
       .help = "who may use the pool" },
+    { .name = "max_names", .type = POLICY_COUNT, .offset = offsetof(policy_pool, max_names),
+      .default_text = "4096", .min = 0, .max = 1000000,
+      .help = "names published in the pool at once" },
     { .name = "scavenger", .type = POLICY_SECTION, .offset = offsetof(policy_pool, scavenger),
       .aux_offset = offsetof(policy, scavenger), .section = &scavenger_section,
       .flags = POLICY_KEY_INHERITS, .help = "overrides of the global scavenger keys" },

@@ -436,6 +436,7 @@ void pool_block_forget_handles(block *b)
 void pool_block_retire(block *b, uint64_t now)
 {
     pool *p = b->pool;
+    pool_block_note_death(b);
     pool_block_forget_handles(b);
     if (b->id != 0 && idtable_remove(&p->set->blocks, b->id) == b) {
         p->in_use -= b->size;
@@ -587,6 +588,49 @@ pool *pool_part_for(pool *p, uint32_t uid, int *err)
     return part;
 }
 
+/* ---- watched blocks -------------------------------------------------------- */
+
+int pool_set_watch_block(pool_set *s, uint64_t block_id)
+{
+    block *b = block_id != 0 ? idtable_get(&s->blocks, block_id) : NULL;
+    if (b == NULL)
+        return MEMPOOL_ENOBLOCK;
+    if (b->watched)
+        return 0;
+    if (s->watched + s->ndead >= s->dead_cap) {
+        size_t cap = s->dead_cap ? s->dead_cap * 2 : 16;
+        uint64_t *dead = realloc(s->dead, cap * sizeof *dead);
+        if (dead == NULL)
+            return MEMPOOL_ENOMEM;
+        s->dead = dead;
+        s->dead_cap = cap;
+    }
+    b->watched = true;
+    s->watched++;
+    return 0;
+}
+
+void pool_block_note_death(block *b)
+{
+    pool_set *s = b->pool->set;
+    if (!b->watched || b->id == 0)
+        return;
+    b->watched = false;
+    s->watched--;
+    s->dead[s->ndead++] = b->id;
+}
+
+/* The list empties (head back to 0) once read to its end, so between
+ * requests it holds only the deaths the driver has not heard of yet. */
+uint64_t pool_set_next_dead(pool_set *s)
+{
+    if (s->dead_head == s->ndead) {
+        s->dead_head = s->ndead = 0;
+        return 0;
+    }
+    return s->dead[s->dead_head++];
+}
+
 /* ---- pools and the set ------------------------------------------------- */
 
 static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
@@ -686,6 +730,7 @@ void pool_set_free(pool_set *s)
     idtable_destroy(&s->blocks);
     idtable_destroy(&s->handles);
     idtable_destroy(&s->accounts);
+    free(s->dead);
     free(s->pools);
     free(s);
 }

@@ -118,6 +118,29 @@ int pool_release(pool_client *c, uint64_t block_id, uint64_t now);
 int pool_client_info(const pool_client *c, const char *pool_name,
                      mempool_info *out);
 
+/* What a client may do in a pool: MEMPOOL_ENOPOOL, MEMPOOL_EACCES (not
+ * admitted), or 0 with *prot READ (admitted read-only) or READ|WRITE. */
+int pool_client_access(const pool_client *c, const char *pool_name,
+                       unsigned *prot);
+
+/* A block the client holds, as a name describes it. */
+typedef struct pool_held_info {
+    const char *pool; /* the pool's name */
+    uint64_t size;
+    unsigned prot;    /* what the client's holds allow */
+} pool_held_info;
+/* 0, or MEMPOOL_ENOBLOCK when the client does not hold it. */
+int pool_client_held(const pool_client *c, uint64_t block_id,
+                     pool_held_info *out);
+
+/* Deaths a caller wants to hear of (named blocks): once watched, the
+ * block's id is reported by pool_set_next_dead after its last holder lets
+ * go. 0, MEMPOOL_ENOBLOCK (no such live block) or MEMPOOL_ENOMEM. The
+ * pool layer calls no one: the driver asks after each request. */
+int pool_set_watch_block(pool_set *s, uint64_t block_id);
+/* The id of a watched block that died, oldest first; 0 when none. */
+uint64_t pool_set_next_dead(pool_set *s);
+
 /* The scavenger's hands. Gives back to the OS up to `max_bytes` of warm
  * memory that has been free since `idle_before` or earlier, highest
  * addresses first, in whole pool pages (so up to max_bytes rounded up to a

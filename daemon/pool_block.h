@@ -3,6 +3,7 @@
 #ifndef MEMPOOL_POOL_BLOCK_H
 #define MEMPOOL_POOL_BLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mem.h"
@@ -28,6 +29,7 @@ typedef struct block {
     struct block *live_prev, *live_next; /* live blocks of the pool */
     uint64_t resident;   /* block isolation: its backing's resident bytes when
                             last measured (pool_counters.c) */
+    bool watched;        /* its death goes on the set's dead list (names) */
 } block;
 
 #endif

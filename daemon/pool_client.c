@@ -423,3 +423,26 @@ int pool_client_info(const pool_client *c, const char *name, mempool_info *out)
     };
     return 0;
 }
+
+int pool_client_access(const pool_client *c, const char *name, unsigned *prot)
+{
+    pool *p = pool_set_find(c->set, name);
+    if (p == NULL)
+        return MEMPOOL_ENOPOOL;
+    if (!admitted(c, p))
+        return MEMPOOL_EACCES;
+    *prot = policy_pool_read_only(p->cfg, c->uid) ? MEMPOOL_READ
+                                                  : MEMPOOL_READ | MEMPOOL_WRITE;
+    return 0;
+}
+
+int pool_client_held(const pool_client *c, uint64_t block_id, pool_held_info *out)
+{
+    hold *h = hold_find(c, block_id);
+    if (h == NULL)
+        return MEMPOOL_ENOBLOCK;
+    *out = (pool_held_info){ .pool = h->blk->pool->cfg->name, .size = h->blk->size,
+                             .prot = held_prot(h) };
+    return 0;
+}
+

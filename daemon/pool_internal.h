@@ -86,6 +86,11 @@ struct pool_set {
     uint32_t daemon_uid;   /* like root, never held to a uid's share */
     idtable accounts;      /* uid + 1 -> uid_account */
     uint64_t next_backing_key; /* for uid parts: past every pool's index */
+    /* Watched blocks that died, for the driver (pool_set_next_dead). Room
+     * is made when a block is watched, so a death never allocates:
+     * watched + ndead <= dead_cap. */
+    uint64_t *dead;
+    size_t ndead, dead_head, dead_cap, watched;
 };
 
 /* Root and the daemon's own uid: the administrators, never held to a
@@ -105,6 +110,8 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
 /* The last holder let go: the block turns warm (or its pages go back to
  * the pool's free runs) and its handles die. */
 void pool_block_retire(block *b, uint64_t now);
+/* A watched block's death goes on the set's dead list. */
+void pool_block_note_death(block *b);
 /* Drops every handle naming the block. */
 void pool_block_forget_handles(block *b);
 

@@ -6,7 +6,10 @@
  * first, then the length the header declares.
  *
  * Requests are served synchronously, in order, one frame at a time: a
- * reply is written before the next frame is read. A frame that cannot be
+ * reply is written before the next frame is read, except for a lookup
+ * that waits for its name (LOOKUP, ATTACH_NAME): it leaves a record and
+ * is answered when the name is published or its deadline passes (one
+ * timer for all of them), so its reply may come after later ones. A frame that cannot be
  * decoded gets an error reply and ends its session; a session that does
  * not read its replies (its socket buffer is full) is closed rather than
  * allowed to stall the loop. Nothing a session does reaches another. */
@@ -26,6 +29,7 @@
 #include "idtable.h"
 #include "log.h"
 #include "log_peer.h"
+#include "names.h"
 #include "peer.h"
 #include "proto.h"
 
@@ -35,6 +39,8 @@
 
 _Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE,
                "the block reply carries a handoff nonce");
+
+typedef struct waiting_lookup waiting_lookup;
 
 typedef struct session {
     uv_poll_t poll;
@@ -52,8 +58,19 @@ typedef struct session {
     idtable sent_backings; /* shared backings this connection has */
     unsigned char in[PROTO_MAX_FRAME]; /* the frame being read */
     size_t in_len;                     /* stream: its bytes so far */
+    waiting_lookup *waits;             /* its lookups waiting for a name */
+    uint32_t nwaits;
     struct session *prev, *next;
 } session;
+
+/* A lookup waiting for its name: the request to answer, and the names
+ * table's record of it. */
+struct waiting_lookup {
+    name_waiter w; /* w.owner is this record */
+    session *s;
+    proto_header h;
+    waiting_lookup *prev, *next; /* of the session */
+};
 
 struct server {
     daemon_state *d;
@@ -65,6 +82,8 @@ struct server {
     session *sessions;
     uint64_t next_session_id;
     server_stats stats;
+    names *names;
+    uv_timer_t name_timer; /* the earliest deadline of a waiting lookup */
 };
 
 typedef struct request {
@@ -257,14 +276,238 @@ static int serve_pool_info(request *r)
     return 0;
 }
 
+/* ---- named blocks ---------------------------------------------------------- */
+
+/* The names table learns of blocks that died in the request just served
+ * (or with a session that closed): their names go. */
+static void forget_dead_blocks(server *srv)
+{
+    uint64_t id;
+    while ((id = pool_set_next_dead(srv->d->pools)) != 0)
+        names_block_died(srv->names, id);
+}
+
+/* Answers a lookup of a published name: a client admitted read-only gets
+ * the read-only handle whatever the publisher allowed. */
+static int answer_lookup(request *r, const name_entry *e)
+{
+    unsigned access;
+    int rc = pool_client_access(r->s->pc, e->pool, &access);
+    if (rc != 0)
+        return rc;
+    const mempool_handle *h = (access & MEMPOOL_WRITE) ? &e->handle : &e->read_handle;
+    if (r->h.type == PROTO_LOOKUP) {
+        unsigned char payload[PROTO_MAX_FRAME];
+        reply(r->s, &r->h, payload, proto_put_handle(payload, h), NULL);
+        return 0;
+    }
+    pool_grant g;
+    if ((rc = pool_attach(r->s->pc, h, &g)) != 0)
+        return rc;
+    if ((rc = send_grant(r, &g)) != 0)
+        pool_release(r->s->pc, g.block_id, daemon_now_ns());
+    return rc;
+}
+
+static void name_timer_fired(uv_timer_t *t);
+
+static void name_timer_arm(server *srv)
+{
+    uint64_t deadline = names_next_deadline(srv->names);
+    if (deadline == UINT64_MAX) {
+        uv_timer_stop(&srv->name_timer);
+        return;
+    }
+    uint64_t now = daemon_now_ns();
+    /* Rounded up: the timer never fires before the deadline it serves. */
+    uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+    uv_timer_start(&srv->name_timer, name_timer_fired, ms, 0);
+}
+
+static void wait_unlink(waiting_lookup *wl)
+{
+    session *s = wl->s;
+    if (wl->prev != NULL)
+        wl->prev->next = wl->next;
+    else
+        s->waits = wl->next;
+    if (wl->next != NULL)
+        wl->next->prev = wl->prev;
+    s->nwaits--;
+}
+
+static void session_close(session *s);
+
+/* A waiter's turn came (published, or out of time): its session gets the
+ * reply. A session whose reply cannot be sent is closed here, unless it
+ * is the one being served (`current`), which its own loop closes. */
+static void wait_finish(waiting_lookup *wl, const name_entry *e, session *current)
+{
+    session *s = wl->s;
+    request r = { .s = s, .h = wl->h };
+    wait_unlink(wl);
+    free(wl);
+    int rc = e != NULL ? answer_lookup(&r, e) : MEMPOOL_ETIMEDOUT;
+    if (rc != 0)
+        reply_error(s, &r.h, rc);
+    if (s->closing && s != current)
+        session_close(s);
+}
+
+static void wake_waiters(server *srv, const char *pool, const char *name, session *current)
+{
+    name_waiter *w;
+    while ((w = names_take_woken(srv->names, pool, name)) != NULL)
+        wait_finish(w->owner, names_find(srv->names, pool, name), current);
+    name_timer_arm(srv);
+}
+
+/* Deadlines are checked against the clock, not the loop's cached time,
+ * so no lookup times out early. */
+static void name_timer_fired(uv_timer_t *t)
+{
+    server *srv = t->data;
+    name_waiter *w;
+    while ((w = names_take_expired(srv->names, daemon_now_ns())) != NULL)
+        wait_finish(w->owner, NULL, NULL);
+    forget_dead_blocks(srv);
+    name_timer_arm(srv);
+}
+
+static int wait_for_name(request *r, const proto_name_ref *m)
+{
+    session *s = r->s;
+    if (s->nwaits >= s->srv->d->pol->max_waits_per_client)
+        return MEMPOOL_ELIMIT;
+    waiting_lookup *wl = calloc(1, sizeof *wl);
+    if (wl == NULL)
+        return MEMPOOL_ENOMEM;
+    *wl = (waiting_lookup){ .s = s, .h = r->h };
+    memcpy(wl->w.pool, m->pool, sizeof wl->w.pool);
+    memcpy(wl->w.name, m->name, sizeof wl->w.name);
+    wl->w.owner = wl;
+    wl->w.deadline_ns = m->timeout_ms < 0 ? UINT64_MAX
+                                          : daemon_now_ns() + (uint64_t)m->timeout_ms * 1000000;
+    if (names_wait(s->srv->names, &wl->w) != 0) {
+        free(wl);
+        return MEMPOOL_ENOMEM;
+    }
+    wl->next = s->waits;
+    if (s->waits != NULL)
+        s->waits->prev = wl;
+    s->waits = wl;
+    s->nwaits++;
+    name_timer_arm(s->srv);
+    return 0;
+}
+
+/* LOOKUP and ATTACH_NAME. A client not admitted to the pool is refused at
+ * once, before it can learn whether the name exists. */
+static int serve_lookup(request *r)
+{
+    proto_name_ref m;
+    unsigned access;
+    int rc = proto_get_lookup(r->payload, &m);
+    if (rc == 0)
+        rc = pool_client_access(r->s->pc, m.pool, &access);
+    if (rc != 0)
+        return rc;
+    const name_entry *e = names_find(r->s->srv->names, m.pool, m.name);
+    if (e != NULL)
+        return answer_lookup(r, e);
+    return m.timeout_ms == 0 ? MEMPOOL_ENONAME : wait_for_name(r, &m);
+}
+
+/* The entry a PUBLISH asks for, if this client may make it: it holds the
+ * block with at least `prot`, and is still admitted to the pool. */
+static int publish_entry(request *r, const proto_publish *m, name_entry *e)
+{
+    pool_held_info held;
+    unsigned prot = m->prot & ~MEMPOOL_PUBLISH_REPLACE, access;
+    if (prot != MEMPOOL_READ && prot != (MEMPOOL_READ | MEMPOOL_WRITE))
+        return MEMPOOL_EINVAL;
+    int rc = pool_client_held(r->s->pc, m->block_id, &held);
+    if (rc == 0)
+        rc = pool_client_access(r->s->pc, held.pool, &access);
+    if (rc != 0)
+        return rc;
+    if ((held.prot & prot) != prot)
+        return MEMPOOL_EPERM;
+    *e = (name_entry){ .block_id = m->block_id, .size = held.size,
+                       .publisher_uid = r->s->cred.uid, .prot = prot,
+                       .published_ns = daemon_now_ns() };
+    snprintf(e->pool, sizeof e->pool, "%s", held.pool);
+    memcpy(e->name, m->name, sizeof e->name);
+    return 0;
+}
+
+/* The block's handles (one per protection, shared with mempool_share's):
+ * the published protection, and read-only for clients admitted read-only.
+ * They die with the block, as the name does. */
+static int name_handles(request *r, name_entry *e)
+{
+    int rc = pool_share(r->s->pc, e->block_id, e->prot, &e->handle);
+    if (rc == 0 && (e->prot & MEMPOOL_WRITE))
+        rc = pool_share(r->s->pc, e->block_id, MEMPOOL_READ, &e->read_handle);
+    else
+        e->read_handle = e->handle;
+    return rc;
+}
+
+static int serve_publish(request *r)
+{
+    server *srv = r->s->srv;
+    proto_publish m;
+    name_entry e, old;
+    int rc = proto_get_publish(r->payload, &m);
+    if (rc == 0)
+        rc = publish_entry(r, &m, &e);
+    if (rc != 0)
+        return rc;
+    bool replace = (m.prot & MEMPOOL_PUBLISH_REPLACE) != 0;
+    uint32_t pool_max = pool_policy(pool_set_find(srv->d->pools, e.pool))->max_names;
+    names_set_limits(srv->names, &(names_limits){ .per_uid = srv->d->pol->max_names_per_uid });
+    if ((rc = names_check_publish(srv->names, &e, pool_max, replace)) != 0 ||
+        (rc = pool_set_watch_block(srv->d->pools, e.block_id)) != 0 ||
+        (rc = name_handles(r, &e)) != 0 ||
+        (rc = names_publish(srv->names, &e, pool_max, replace, &old)) != 0)
+        return rc;
+    reply(r->s, &r->h, NULL, 0, NULL);
+    wake_waiters(srv, e.pool, e.name, r->s);
+    return 0;
+}
+
+/* A client not admitted to the pool is refused before the name is looked
+ * at, so it learns nothing of the pool's names. */
+static int serve_unpublish(request *r)
+{
+    server *srv = r->s->srv;
+    proto_name_ref m;
+    name_entry old;
+    unsigned access;
+    int rc = proto_get_unpublish(r->payload, &m);
+    if (rc == 0)
+        rc = pool_client_access(r->s->pc, m.pool, &access);
+    if (rc == 0)
+        rc = names_unpublish(srv->names, m.pool, m.name, r->s->cred.uid, &old);
+    if (rc != 0)
+        return rc;
+    reply(r->s, &r->h, NULL, 0, NULL);
+    return 0;
+}
+
 /* The request table: a handler per message type. */
-static int (*const handlers[])(request *) = {
+static int (*const handlers[PROTO_TYPE_LIMIT])(request *) = {
     [PROTO_HELLO] = serve_hello,
     [PROTO_ALLOC] = serve_alloc,
     [PROTO_SHARE] = serve_share,
     [PROTO_ATTACH] = serve_attach,
     [PROTO_RELEASE] = serve_release,
     [PROTO_POOL_INFO] = serve_pool_info,
+    [PROTO_PUBLISH] = serve_publish,
+    [PROTO_UNPUBLISH] = serve_unpublish,
+    [PROTO_LOOKUP] = serve_lookup,
+    [PROTO_ATTACH_NAME] = serve_lookup,
 };
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -288,8 +531,17 @@ static void session_close(session *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     srv->stats.clients--;
-    /* Everything it held goes back at once, in this loop turn. */
+    /* Its waiting lookups are dropped, then everything it held goes back
+     * at once, in this loop turn, and the names of blocks that died go. */
+    while (s->waits != NULL) {
+        waiting_lookup *wl = s->waits;
+        names_cancel(srv->names, &wl->w);
+        wait_unlink(wl);
+        free(wl);
+    }
+    name_timer_arm(srv);
     pool_client_free(s->pc, daemon_now_ns());
+    forget_dead_blocks(srv);
     idtable_destroy(&s->sent_backings);
     log_peer(s->cred.uid, LOG_LEVEL_DEBUG, "session %llu (pid %d) closed",
              (unsigned long long)s->id, (int)s->cred.pid);
@@ -332,6 +584,7 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
     rc = handlers[r.h.type](&r);
     if (rc != 0)
         reply_error(s, &r.h, rc);
+    forget_dead_blocks(s->srv);
     /* A failed HELLO or a protocol error inside a payload ends the session. */
     return !s->closing && rc != MEMPOOL_EPROTO && (rc != MEMPOOL_EVERSION);
 }
@@ -543,14 +796,21 @@ int server_start(daemon_state *d, int listen_fd, server **out)
         return -ENOMEM;
     srv->d = d;
     srv->listen_fd = listen_fd;
+    if ((srv->names = names_new()) == NULL) {
+        free(srv);
+        return -ENOMEM;
+    }
     int rc = uv_poll_init(d->loop, &srv->listen_poll, listen_fd);
     if (rc != 0) {
+        names_free(srv->names);
         free(srv);
         return rc;
     }
     uv_timer_init(d->loop, &srv->accept_backoff);
+    uv_timer_init(d->loop, &srv->name_timer);
     srv->listen_poll.data = srv;
     srv->accept_backoff.data = srv;
+    srv->name_timer.data = srv;
     srv->listening = true;
     *out = srv;
     /* Started last: a failure leaves the handles for server_stop to close. */
@@ -563,6 +823,7 @@ void server_stop(server *srv)
         uv_poll_stop(&srv->listen_poll);
         uv_close((uv_handle_t *)&srv->listen_poll, NULL);
         uv_close((uv_handle_t *)&srv->accept_backoff, NULL);
+        uv_close((uv_handle_t *)&srv->name_timer, NULL);
         srv->listening = false;
     }
     while (srv->sessions != NULL) {
@@ -573,7 +834,14 @@ void server_stop(server *srv)
     }
 }
 
-void server_free(server *srv) { free(srv); }
+void server_free(server *srv)
+{
+    if (srv != NULL)
+        names_free(srv->names);
+    free(srv);
+}
+
+const names *server_names(const server *srv) { return srv->names; }
 
 void server_get_stats(const server *srv, server_stats *out) { *out = srv->stats; }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "proto.h"
 
 /* Serves clients on `listen_fd`, an already bound and listening socket of
  * handoff_socket_type(). */
@@ -18,7 +19,7 @@ void server_free(server *s);
 typedef struct server_stats {
     uint64_t clients, clients_total, refused;
     uint64_t releases_refused; /* one-way releases the daemon could not honour */
-    uint64_t requests[8]; /* by proto_type; [0]: malformed frames */
+    uint64_t requests[PROTO_TYPE_LIMIT]; /* by proto_type; [0]: malformed */
 } server_stats;
 void server_get_stats(const server *s, server_stats *out);
 
@@ -32,6 +33,10 @@ typedef struct server_client_info {
     uint64_t blocks, bytes;    /* holds, and the bytes of what it holds */
     const pool_client *account; /* for per-pool figures (pool_client_use) */
 } server_client_info;
+
+/* The published names and the waiting lookups (admin, metrics). */
+struct names;
+const struct names *server_names(const server *s);
 
 void server_foreach_client(const server *s,
                            void (*fn)(const server_client_info *, void *),

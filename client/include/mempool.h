@@ -2,7 +2,8 @@
  *
  * Every function that can fail returns 0 or a negative MEMPOOL_E* code.
  * A mempool_client is one connection to the daemon and is safe to use from
- * several threads; calls are synchronous. */
+ * several threads; calls are synchronous, and a call waiting for a name
+ * does not hold up the other threads' calls. */
 #ifndef MEMPOOL_H
 #define MEMPOOL_H
 
@@ -33,11 +34,15 @@ extern "C" {
     XX(EVERSION, 10, "protocol version not supported")                         \
     XX(ECONN, 11, "cannot reach the daemon")                                   \
     XX(ECONNLOST, 12, "connection to the daemon lost")                         \
-    XX(ELIMIT, 13, "too many clients or blocks")                               \
+    XX(ELIMIT, 13, "too many clients, blocks, names or waits")                 \
     XX(EIO, 14, "system call failed")                                          \
     XX(ENOSYS, 15, "not supported on this platform")                           \
     XX(ESHUTDOWN, 16, "the daemon is shutting down")                           \
-    XX(EPERM, 17, "operation not permitted for this protection")
+    XX(EPERM, 17, "operation not permitted for this protection")               \
+    XX(EEXIST, 18, "a block is already published under that name")            \
+    XX(ENONAME, 19, "no block published under this name")                      \
+    XX(ETIMEDOUT, 20, "timed out waiting for the name")                        \
+    XX(EBADNAME, 21, "a name is 1 to 64 of A-Z a-z 0-9 . _ - : /")
 
 enum {
 #define MEMPOOL_ERR_ENUM(name, num, text) MEMPOOL_##name = -(num),
@@ -77,6 +82,8 @@ typedef struct mempool_info {
 #define MEMPOOL_WRITE 2u
 #define MEMPOOL_ALLOC_DIRTY 0x1u    /* same-uid warm reuse may skip zeroing */
 #define MEMPOOL_ALLOC_POPULATE 0x2u /* prefault the mapping */
+/* mempool_publish: take the name over from the block published under it. */
+#define MEMPOOL_PUBLISH_REPLACE 0x100u
 
 /* 64 hex digits and the terminating NUL. */
 #define MEMPOOL_HANDLE_STRLEN 65
@@ -95,6 +102,21 @@ int mempool_attach(mempool_client *c, const mempool_handle *h,
 int mempool_release(mempool_client *c, mempool_block *b);
 int mempool_pool_info(mempool_client *c, const char *pool,
                       mempool_info *out);
+/* Named blocks (mempool_publish(3)). A name lives in the block's pool
+ * while the block lives; names are 1 to 64 of A-Z a-z 0-9 . _ - : /.
+ * prot: MEMPOOL_READ or MEMPOOL_READ|MEMPOOL_WRITE, optionally with
+ * MEMPOOL_PUBLISH_REPLACE. */
+int mempool_publish(mempool_client *c, const mempool_block *b,
+                    const char *name, unsigned prot);
+int mempool_unpublish(mempool_client *c, const char *pool, const char *name);
+/* timeout_ms: 0 does not wait (MEMPOOL_ENONAME), -1 waits until the name
+ * is published, else waits that long at most (MEMPOOL_ETIMEDOUT). Other
+ * threads may use the client meanwhile. */
+int mempool_lookup(mempool_client *c, const char *pool, const char *name,
+                   int timeout_ms, mempool_handle *out);
+/* mempool_lookup and mempool_attach in one round trip. */
+int mempool_attach_name(mempool_client *c, const char *pool,
+                        const char *name, int timeout_ms, mempool_block *out);
 int mempool_handle_format(const mempool_handle *h, char *buf, size_t len);
 int mempool_handle_parse(const char *text, mempool_handle *out);
 const char *mempool_strerror(int err);

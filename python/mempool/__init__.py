@@ -68,6 +68,7 @@ _CLASS_NAMES = {
     "EEXIST": "NameExists",
     "ENONAME": "NoSuchName",
     "ETIMEDOUT": "TimedOut",
+    "EBADNAME": "BadName",
 }
 
 # EINVAL is also a ValueError, so that ``except ValueError`` catches it.
