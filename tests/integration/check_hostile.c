@@ -198,7 +198,11 @@ static pid_t start_hog(int (*fn)(void *), hog *h, int *got, int *rc)
     if (pid == 0)
         _exit(fn(h));
     close(p[1]);
-    ck_assert_int_eq(read(p[0], got, sizeof *got), (ssize_t)sizeof *got);
+    if (read(p[0], got, sizeof *got) != (ssize_t)sizeof *got) {
+        int status;
+        waitpid(pid, &status, 0);
+        ck_abort_msg("the hog died: status %#x", status);
+    }
     ck_assert_int_eq(read(p[0], rc, sizeof *rc), (ssize_t)sizeof *rc);
     close(p[0]);
     return pid;
@@ -464,6 +468,58 @@ START_TEST(uid_isolation_is_not_bounded_by_descriptors)
 }
 END_TEST
 
+/* ---- a reload past RLIMIT_NOFILE ------------------------------------------- */
+
+static void reload_with_limits(const char *limits, char **reply)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, "limits: %s\n%s", limits, pools);
+    fixture_write_policy(&fx, yaml);
+    *reply = admin("reload");
+}
+
+START_TEST(a_reload_never_asks_for_more_descriptors_than_the_os_gives)
+{
+    struct rlimit small = { 2048, 2048 };
+    ck_assert_int_eq(prlimit(fx.pid, RLIMIT_NOFILE, &small, NULL), 0);
+    mempool_client *root = connect_or_die(&fx);
+    char *reply;
+    reload_with_limits("{ max_clients: 100000 }", &reply);
+    fprintf(stderr, "hostile: reload to max_clients 100000 under RLIMIT_NOFILE 2048: %.300s\n",
+            reply);
+    ck_assert_ptr_nonnull(strstr(reply, "over-os-limits"));
+    ck_assert_ptr_nonnull(strstr(reply, "RLIMIT_NOFILE allows 2048"));
+    free(reply);
+    /* What fits is taken, and then nobody takes all it may. */
+    reload_with_limits("{ max_clients: 1500, max_clients_per_uid: 1500, backings_per_uid: 100% }",
+                       &reply);
+    ck_assert_msg(strstr(reply, "\"ok\":true") != NULL, "%s", reply);
+    free(reply);
+    int conns, rc, blocks, rc2;
+    hog c = { .uid = 65534, .limit = 2000 }, b = { .uid = OTHER_UID, .limit = 2000 };
+    pid_t p2 = start_hog(hog_blocks, &b, &blocks, &rc2);
+    pid_t p1 = start_hog(hog_connections, &c, &conns, &rc);
+    fprintf(stderr, "hostile: under RLIMIT_NOFILE 2048: nobody held %d connections (%s), "
+            "uid %d %d blocks (%s); daemon fds %d\n", conns, mempool_err_name(rc), OTHER_UID,
+            blocks, mempool_err_name(rc2), fixture_fd_count(&fx));
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(rc2, MEMPOOL_ELIMIT);
+    ck_assert_int_lt(fixture_fd_count(&fx), 2048 - 64);
+    /* Root's existing connection, a new one, and the admin socket work:
+     * root has the last sixteenth of the 420 backings (26) to itself. */
+    mempool_block blk;
+    for (int i = 0; i < 12; i++)
+        ck_assert_int_eq(mempool_alloc(root, "default", 4 * KiB, 0, &blk), 0);
+    root_keeps_allocating("default", 12);
+    reply = admin("stats");
+    ck_assert_ptr_nonnull(strstr(reply, "\"ok\":true"));
+    free(reply);
+    stop_hog(p1);
+    stop_hog(p2);
+    mempool_disconnect(root);
+}
+END_TEST
+
 /* ---- clients killed anywhere ------------------------------------------------ */
 
 static int churn_until_killed(void *arg)
@@ -557,6 +613,7 @@ int main(void)
     tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
     tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
     tcase_add_test(tc, uid_isolation_is_not_bounded_by_descriptors);
+    tcase_add_test(tc, a_reload_never_asks_for_more_descriptors_than_the_os_gives);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
     suite_add_tcase(s, tc);
     return check_run(s);
