@@ -4,7 +4,7 @@ BUILD_SANITIZE ?= build-sanitize
 JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
-.PHONY: deps build run test test-sanitize bench fuzz cross cross-darwin cross-linux-arm64 install clean
+.PHONY: deps build run test test-sanitize bench fuzz cross cross-darwin cross-linux-arm64 install uninstall clean
 
 deps:
 	sh scripts/install-deps.sh
@@ -45,6 +45,11 @@ install: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --build $(BUILD) -j $(JOBS)
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# Removes what `make install` wrote (BUILD/install_manifest.txt lists it,
+# DESTDIR included), but the policy, which stays: it says where.
+uninstall:
+	DESTDIR="$(DESTDIR)" cmake -DBUILD=$(BUILD) -P cmake/uninstall.cmake
 
 # The libFuzzer targets (need clang): the policy parser, the wire
 # protocol's decoders, the admin command line. Each runs FUZZ_SECONDS from

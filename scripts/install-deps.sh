@@ -1,18 +1,34 @@
 #!/bin/sh
 # Installs what mempoold needs to build and test, and nothing that is
 # already there: on Debian/Ubuntu with apt-get (as root, or through sudo),
-# on macOS with Homebrew.
+# on macOS with Homebrew. Extra apt package names given as arguments are
+# installed too (the fuzzing and cross-build targets use that).
+#   sh scripts/install-deps.sh [PACKAGE...]
+#   sh scripts/install-deps.sh --list debian|brew   print the lists, install nothing
+#
+# The lists below are the only place packages are named: add new ones
+# there. The README's list (under "The two commands") must match them;
+# the test readme.deps compares the two.
 set -eu
 
-debian_packages="cmake make gcc pkg-config libuv1-dev libyaml-dev check libjansson-dev python3"
-# The install tests: man pages rendered by man-db and groff, libmempool's
-# exports read with nm and readelf. systemd is not installed for them:
-# they verify the units with systemd-analyze where it is already there.
-debian_packages="$debian_packages man-db groff-base binutils"
+# ---- Debian 12 (apt package names) -------------------------------------------
+# The build: a compiler with its C library headers and start files (gcc
+# only recommends libc6-dev), make, CMake, pkg-config, the libraries.
+debian_packages="gcc libc6-dev make cmake pkg-config libuv1-dev libyaml-dev"
+# The tests: Check, jansson (the admin suite's JSON), Python (the plist
+# test), man-db and groff (man pages render), binutils (nm and readelf on
+# libmempool), socat (the admin socket by hand, as the docs show).
+# systemd is not installed: the units are verified where systemd-analyze
+# is already there, and reported skipped elsewhere.
+debian_packages="$debian_packages check libjansson-dev python3 man-db groff-base binutils socat"
 # The Python binding (python/): built in a venv of Debian's python3, with
 # setuptools, numpy and pytest from Debian (no package index is reached).
 debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-numpy python3-pytest"
-brew_packages="cmake pkg-config libuv libyaml check jansson"
+
+# ---- macOS (Homebrew formulae) ------------------------------------------------
+# The compiler, make and Python come with the Command Line Tools, which
+# Homebrew itself needs.
+brew_packages="cmake pkg-config libuv libyaml check jansson socat"
 
 missing_debian() {
     for p in $debian_packages "$@"; do
@@ -24,7 +40,13 @@ install_debian() {
     missing=$(missing_debian "$@")
     [ -z "$missing" ] && return 0
     sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || {
+            echo "install-deps: run as root, or install sudo, to install:" $missing >&2
+            exit 1
+        }
+        sudo="sudo"
+    fi
     echo "install-deps: installing" $missing
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     # shellcheck disable=SC2086
@@ -32,11 +54,24 @@ install_debian() {
 }
 
 install_macos() {
+    xcode-select -p >/dev/null 2>&1 || {
+        echo "install-deps: the Command Line Tools are needed: xcode-select --install" >&2
+        exit 1
+    }
     command -v brew >/dev/null || { echo "install-deps: Homebrew is needed (https://brew.sh)" >&2; exit 1; }
     for p in $brew_packages; do
         brew list --versions "$p" >/dev/null 2>&1 || brew install "$p"
     done
 }
+
+if [ "${1:-}" = --list ]; then
+    case "${2:-}" in
+    debian) echo $debian_packages ;;
+    brew) echo $brew_packages ;;
+    *) echo "usage: install-deps.sh --list debian|brew" >&2; exit 2 ;;
+    esac
+    exit 0
+fi
 
 case "$(uname -s)" in
 Linux)
