@@ -22,8 +22,9 @@ debian_packages="gcc libc6-dev make cmake pkg-config libuv1-dev libyaml-dev"
 # is already there, and reported skipped elsewhere.
 debian_packages="$debian_packages check libjansson-dev python3 man-db groff-base binutils socat"
 # The Python binding (python/): built in a venv of Debian's python3, with
-# setuptools, numpy and pytest from Debian (no package index is reached).
-debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-numpy python3-pytest"
+# setuptools, wheel (pip builds the package as one), numpy and pytest from
+# Debian (no package index is reached).
+debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-wheel python3-numpy python3-pytest"
 
 # ---- macOS (Homebrew formulae) ------------------------------------------------
 # The compiler, make and Python come with the Command Line Tools, which
