@@ -697,7 +697,9 @@ START_TEST(backing_shares_keep_room_for_other_uids_and_root)
 {
     pool_set_limit_backings(set, 32);
     pool_set_uid_share(set, 250); /* 8 each */
-    pool_client *users[4] = { client(1000), client(1001), client(1002), client(1003) };
+    /* Uids no one runs the tests as: the uid running them is the daemon's
+     * here, an administrator, whom no share holds. */
+    pool_client *users[4] = { client(70001), client(70002), client(70003), client(70004) };
     ck_assert_int_eq(fill_until_refused(users[0], 100), 8);
     ck_assert_int_eq(fill_until_refused(users[1], 100), 8);
     ck_assert_int_eq(fill_until_refused(users[2], 100), 8);
