@@ -17,7 +17,20 @@ static const char usage_text[] =
     "\n"
     "mempoold never forks: run it under systemd, launchd, or in a terminal.\n"
     "Signals: SIGTERM/SIGINT stop it (exit 0), SIGHUP reloads the policy.\n"
-    "Clients find the socket through MEMPOOL_SOCKET or the policy's listen.socket.\n";
+    "\n"
+    "The sockets: the policy's listen.socket and admin.socket. Left at their\n"
+    "defaults (/var/run/mempoold.sock, /var/run/mempoold.admin.sock), a daemon\n"
+    "that cannot write to /var/run (not root) uses the per-user folder instead:\n"
+    "$XDG_RUNTIME_DIR, else /tmp/mempoold-UID.\n"
+    "Clients (mempool(3)) do not read the policy; they try, in order:\n"
+    "  1. $MEMPOOL_SOCKET, when set;\n"
+    "  2. the per-user path, when a socket is there: /var/run/mempoold.sock for\n"
+    "     root, else $XDG_RUNTIME_DIR/mempoold.sock, else\n"
+    "     /tmp/mempoold-UID/mempoold.sock;\n"
+    "  3. /var/run/mempoold.sock.\n"
+    "mempoolctl does the same for the admin socket, with $MEMPOOL_ADMIN_SOCKET\n"
+    "and mempoold.admin.sock. A policy that moves listen.socket elsewhere needs\n"
+    "MEMPOOL_SOCKET (or the path given to mempool_connect) in its clients.\n";
 
 enum { OPT_CHECK = 1000, OPT_PRINT };
 

@@ -41,13 +41,17 @@ int main(int argc, char **argv)
 {
     mempool_client *c;
     int rc = mempool_connect(NULL, &c); /* $MEMPOOL_SOCKET, else the default */
-    if (rc == 0) {
-        if (argc == 3 && strcmp(argv[1], "consume") == 0)
-            rc = consume(c, argv[2]);
-        else
-            rc = produce(c);
-        mempool_disconnect(c);
+    if (rc != 0) {
+        const char *path = mempool_default_socket(); /* the path just tried */
+        fprintf(stderr, "share: %s: %s\n", path != NULL ? path : "$MEMPOOL_SOCKET",
+                mempool_strerror(rc));
+        return 1;
     }
+    if (argc == 3 && strcmp(argv[1], "consume") == 0)
+        rc = consume(c, argv[2]);
+    else
+        rc = produce(c);
+    mempool_disconnect(c);
     if (rc != 0)
         fprintf(stderr, "share: %s\n", mempool_strerror(rc));
     return rc == 0 ? 0 : 1;

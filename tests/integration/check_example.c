@@ -55,12 +55,32 @@ START_TEST(producer_shares_and_consumer_reads)
 }
 END_TEST
 
+/* Without a daemon, the example says which socket it tried. */
+START_TEST(without_a_daemon_it_names_the_socket_it_tried)
+{
+    char missing[160], command[512], line[512] = "";
+    snprintf(missing, sizeof missing, "%s/nobody-here.sock", fx.dir);
+    setenv("MEMPOOL_SOCKET", missing, 1);
+    snprintf(command, sizeof command, "%s 2>&1 </dev/null", EXAMPLE_PATH);
+    FILE *p = popen(command, "r");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
+    int status = pclose(p);
+    unsetenv("MEMPOOL_SOCKET");
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    char want[256];
+    snprintf(want, sizeof want, "share: %s: cannot reach the daemon\n", missing);
+    ck_assert_str_eq(line, want);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("example");
     TCase *tc = tcase_create("example");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, producer_shares_and_consumer_reads);
+    tcase_add_test(tc, without_a_daemon_it_names_the_socket_it_tried);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
