@@ -4,6 +4,7 @@
 #include "policy_units.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 
 static policy *load_or_explain(const char *path, FILE *err)
 {
@@ -27,13 +28,26 @@ static const char *who(const policy_idlist *users, const policy_idlist *groups)
     return "listed users and groups";
 }
 
+/* "488280KiB", or "488280KiB (500MB rounded down to the page)" when the
+ * policy wrote a size that was no whole number of pages. */
+static void size_text(uint64_t value, const char *written, const char *way, char *buf,
+                      size_t len)
+{
+    char size[32];
+    policy_format_size(value, size, sizeof size);
+    if (written[0] != '\0')
+        snprintf(buf, len, "%s (%s rounded %s to the page)", size, written, way);
+    else
+        snprintf(buf, len, "%s", size);
+}
+
 static void summarize_pool(const policy_pool *pool, FILE *out)
 {
-    char reserve[32], limit[32], quota[32], max_block[32], page[32];
-    policy_format_size(pool->reserve, reserve, sizeof reserve);
-    policy_format_size(pool->limit, limit, sizeof limit);
-    policy_format_size(pool->quota, quota, sizeof quota);
-    policy_format_size(pool->max_block, max_block, sizeof max_block);
+    char reserve[96], limit[96], quota[96], max_block[96], page[32];
+    size_text(pool->reserve, pool->rounded_from.reserve, "up", reserve, sizeof reserve);
+    size_text(pool->limit, pool->rounded_from.limit, "down", limit, sizeof limit);
+    size_text(pool->quota, pool->rounded_from.quota, "down", quota, sizeof quota);
+    size_text(pool->max_block, pool->rounded_from.max_block, "down", max_block, sizeof max_block);
     policy_format_size(pool->page, page, sizeof page);
     fprintf(out,
             "pool %s: reserve %s, limit %s, quota %s, max_block %s, page %s%s%s, "

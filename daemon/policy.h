@@ -35,6 +35,9 @@ typedef struct policy_idlist {
 
 #define POLICY_POOL_NAME_MAX 64
 
+/* The longest size text kept as written (longer ones are cut). */
+#define POLICY_WRITTEN_MAX 32
+
 typedef struct policy_pool {
     char name[POLICY_POOL_NAME_MAX + 1];
     uint64_t reserve, limit, quota, max_block;
@@ -46,6 +49,13 @@ typedef struct policy_pool {
     uint32_t max_names;     /* names published in the pool at once */
     policy_scavenger scavenger;                      /* global defaults overridden per pool */
     int line, column;       /* where the pool's mapping starts, for messages */
+    /* A size written as no whole number of pages ("500MB") is rounded to
+       the page: reserve up, limit, quota and max_block down. What was
+       written is kept here for --check-config; "" when taken as written. */
+    struct {
+        char reserve[POLICY_WRITTEN_MAX], limit[POLICY_WRITTEN_MAX];
+        char quota[POLICY_WRITTEN_MAX], max_block[POLICY_WRITTEN_MAX];
+    } rounded_from;
 } policy_pool;
 
 typedef struct policy {

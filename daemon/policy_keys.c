@@ -309,28 +309,63 @@ static void check_not_above(policy_ctx *ctx, const policy_pool *pool,
     policy_format_size(uv, us, sizeof us);
     policy_format_size(bv, bs, sizeof bs);
     size_t saved = policy_key_push(ctx, ".%s", u->value ? upper : bound);
+    /* The other side left out is its default: say so, or "below limit"
+       sends the reader looking for a limit that is not in the file. */
     if (u->value)
-        policy_report_at(ctx, u->value, "%s is above %s (%s)", written_text(u->value), bound, bs);
+        policy_report_at(ctx, u->value, "%s is above %s%s (%s)", written_text(u->value),
+                         b->value ? "" : "the default ", bound, bs);
     else
-        policy_report_at(ctx, b->value, "%s is below %s (%s)", written_text(b->value), upper, us);
+        policy_report_at(ctx, b->value, "%s is below the default %s (%s): write a %s of at most %s",
+                         written_text(b->value), upper, us, upper, written_text(b->value));
     policy_key_pop(ctx, saved);
 }
 
-static void check_page_multiples(policy_ctx *ctx, const policy_pool *pool,
-                                 const policy_key_state *state)
+/* Sizes are kept in whole pages. One written otherwise ("limit: 500MB",
+ * as users write every day) is rounded rather than refused: the reserve
+ * up, since it only costs address space, and the others down, so that
+ * the pool never holds more than written. A size below one page after
+ * rounding down is an error. */
+static const struct {
+    const char *name;
+    size_t written; /* offset of its rounded_from text */
+    bool up;
+} page_sizes[] = {
+    { "reserve", offsetof(policy_pool, rounded_from.reserve), true },
+    { "limit", offsetof(policy_pool, rounded_from.limit), false },
+    { "quota", offsetof(policy_pool, rounded_from.quota), false },
+    { "max_block", offsetof(policy_pool, rounded_from.max_block), false },
+};
+
+static uint64_t *pool_size_field(policy_pool *pool, const char *name)
 {
-    static const char *const sizes[] = { "reserve", "limit", "quota", "max_block" };
+    size_t index;
+    for (index = 0; strcmp(pool_keys[index].name, name) != 0; index++)
+        continue;
+    return POLICY_FIELD(pool, &pool_keys[index], uint64_t);
+}
+
+static void round_to_pages(policy_ctx *ctx, policy_pool *pool, const policy_key_state *state)
+{
     if (pool_state(state, "page")->bad)
         return;
-    char page[32];
-    policy_format_size(pool->page, page, sizeof page);
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        const policy_key_state *s = pool_state(state, sizes[i]);
-        uint64_t v = pool_size(pool, sizes[i]);
-        if (s->value == NULL || s->bad || v % pool->page == 0)
+    for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
+        const policy_key_state *s = pool_state(state, page_sizes[i].name);
+        uint64_t *v = pool_size_field(pool, page_sizes[i].name), rest = *v % pool->page;
+        if (s->bad || rest == 0)
             continue;
-        size_t saved = policy_key_push(ctx, ".%s", sizes[i]);
-        policy_report_at(ctx, s->value, "%s is not a multiple of the page (%s)",
+        if (page_sizes[i].up && *v <= UINT64_MAX - (pool->page - rest))
+            *v += pool->page - rest;
+        else
+            *v -= rest;
+        if (s->value != NULL)
+            snprintf((char *)pool + page_sizes[i].written, POLICY_WRITTEN_MAX, "%s",
+                     written_text(s->value));
+        if (*v != 0 || s->value == NULL) /* a default follows a written size */
+            continue;
+        char page[32];
+        policy_format_size(pool->page, page, sizeof page);
+        size_t saved = policy_key_push(ctx, ".%s", page_sizes[i].name);
+        policy_report_at(ctx, s->value, "%s is less than one page (%s)",
                          written_text(s->value), page);
         policy_key_pop(ctx, saved);
     }
@@ -376,7 +411,7 @@ static void check_huge_pages(policy_ctx *ctx, const policy_pool *pool,
 static void check_pool(policy_ctx *ctx, void *base, const policy_key_state *state)
 {
     policy_pool *pool = base;
-    check_page_multiples(ctx, pool, state);
+    round_to_pages(ctx, pool, state);
     check_not_above(ctx, pool, state, "limit", "reserve");
     check_not_above(ctx, pool, state, "quota", "limit");
     check_not_above(ctx, pool, state, "max_block", "limit");

@@ -432,6 +432,28 @@ START_TEST(sighup_reloads_or_keeps_the_running_policy)
 }
 END_TEST
 
+/* --help gives the clients' real lookup (mempool(3)), not the policy's
+ * listen.socket, which clients never read. */
+START_TEST(help_states_how_clients_find_the_socket)
+{
+    char text[8192];
+    FILE *p = popen(MEMPOOLD_PATH " --help", "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(text, 1, sizeof text - 1, p);
+    text[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    static const char *const steps[] = {
+        "1. $MEMPOOL_SOCKET", "2. the per-user path, when a socket is there",
+        "$XDG_RUNTIME_DIR/mempoold.sock", "/tmp/mempoold-UID/mempoold.sock",
+        "3. /var/run/mempoold.sock", "do not read the policy",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        ck_assert_msg(strstr(text, steps[i]) != NULL, "no '%s' in:\n%s", steps[i], text);
+    ck_assert(strstr(text, "1. $MEMPOOL_SOCKET") < strstr(text, "2. the per-user path"));
+    ck_assert(strstr(text, "2. the per-user path") < strstr(text, "3. /var/run/mempoold.sock"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("daemon");
@@ -439,6 +461,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, share_read_write_block_isolation);
+    tcase_add_test(tc, help_states_how_clients_find_the_socket);
     tcase_add_test(tc, share_read_write_pool_isolation);
     tcase_add_test(tc, share_read_only);
     tcase_add_test(tc, block_lives_until_its_last_holder_releases);

@@ -429,9 +429,14 @@ START_TEST(limit_above_reserve)
 {
     expect_errors("pools:\n  - name: a\n    reserve: 4GiB\n    limit: 8GiB\n",
                   "t.yaml:4:12: pools[0].limit: 8GiB is above reserve (4GiB)");
-    /* Only the reserve written: the default limit (2GiB) is the other side. */
+    /* Only the reserve written: the default limit (2GiB) is the other
+     * side, and the message says it is the default. */
     expect_errors("pools:\n  - name: a\n    reserve: 1GiB\n",
-                  "t.yaml:3:14: pools[0].reserve: 1GiB is below limit (2GiB)");
+                  "t.yaml:3:14: pools[0].reserve: 1GiB is below the default limit (2GiB): "
+                  "write a limit of at most 1GiB");
+    /* Only the limit written, above the default reserve (64GiB). */
+    expect_errors("pools:\n  - name: a\n    limit: 100GiB\n",
+                  "t.yaml:3:12: pools[0].limit: 100GiB is above the default reserve (64GiB)");
 }
 END_TEST
 
@@ -480,10 +485,47 @@ START_TEST(page_must_be_a_power_of_two_at_least_the_os_page)
 }
 END_TEST
 
-START_TEST(sizes_must_be_multiples_of_the_page)
+/* Sizes users write every day ("500MB", "10GB") are no whole number of
+ * pages: the reserve rounds up, the others down, and what was written is
+ * kept for --check-config. */
+START_TEST(sizes_round_to_the_page)
 {
-    expect_errors("pools:\n  - name: a\n    page: 2MiB\n    limit: 1000000000\n",
-                  "t.yaml:4:12: pools[0].limit: 1000000000 is not a multiple of the page (2MiB)");
+    static const char text[] = "pools:\n  - name: a\n    reserve: 10GB\n    limit: 500MB\n"
+                               "    quota: 100MB\n    max_block: 300MB\n"
+                               "  - name: b\n    page: 2MiB\n    limit: 1000000000\n"
+                               "  - name: c\n    reserve: 1GiB\n    limit: 64MiB\n";
+    policy *p = NULL;
+    policy_error err = { 0 };
+    ck_assert_msg(policy_load_buffer("t.yaml", text, strlen(text), &p, &err) == 0, "%s", err.text);
+    const policy_pool *a = &p->pools[0], *b = &p->pools[1], *c = &p->pools[2];
+    uint64_t page = a->page;
+    ck_assert_uint_eq(a->reserve, (10000000000ULL + page - 1) / page * page);
+    ck_assert_uint_eq(a->limit, 500000000ULL / page * page);
+    ck_assert_uint_eq(a->quota, 100000000ULL / page * page);
+    ck_assert_uint_eq(a->max_block, 300000000ULL / page * page);
+    ck_assert_str_eq(a->rounded_from.reserve, "10GB");
+    ck_assert_str_eq(a->rounded_from.limit, "500MB");
+    ck_assert_str_eq(a->rounded_from.quota, "100MB");
+    ck_assert_str_eq(a->rounded_from.max_block, "300MB");
+    /* 1000000000 is 476.8 pages of 2MiB: 476 of them, and the defaults
+     * that follow the limit (quota, max_block) with it. */
+    ck_assert_uint_eq(b->limit, 476ULL << 21);
+    ck_assert_uint_eq(b->quota, 476ULL << 21);
+    ck_assert_uint_eq(b->max_block, 476ULL << 21);
+    ck_assert_str_eq(b->rounded_from.limit, "1000000000");
+    ck_assert_str_eq(b->rounded_from.quota, "");
+    /* Whole pages are taken as written. */
+    ck_assert_uint_eq(c->limit, 64ULL << 20);
+    ck_assert_str_eq(c->rounded_from.limit, "");
+    ck_assert_str_eq(c->rounded_from.reserve, "");
+    policy_free(p);
+}
+END_TEST
+
+START_TEST(a_size_below_one_page_is_refused)
+{
+    expect_errors("pools:\n  - name: a\n    page: 2MiB\n    limit: 1MiB\n",
+                  "t.yaml:4:12: pools[0].limit: 1MiB is less than one page (2MiB)");
 }
 END_TEST
 
@@ -996,6 +1038,26 @@ START_TEST(check_config_summarizes_each_pool)
 }
 END_TEST
 
+/* A size rounded to the page shows both: the effective value, and what
+ * was written. 2MiB pages make the figures the same on every OS. */
+START_TEST(check_config_shows_what_was_rounded)
+{
+    char *path = write_temp("pools:\n  - name: a\n    page: 2MiB\n    reserve: 10GB\n"
+                            "    limit: 500MB\n");
+    captured c;
+    capture_start(&c);
+    int rc = config_check(path, c.out, c.err);
+    capture_stop(&c);
+    unlink(path);
+    ck_assert_msg(rc == 0, "%s", c.err_text);
+    ck_assert_msg(strstr(c.out_text, "reserve 9538MiB (10GB rounded up to the page), "
+                                     "limit 476MiB (500MB rounded down to the page), "
+                                     "quota 476MiB, max_block 476MiB, page 2MiB,") != NULL,
+                  "%s", c.out_text);
+    capture_free(&c);
+}
+END_TEST
+
 START_TEST(check_config_lists_errors_and_exits_2)
 {
     char *path = write_temp("pools:\n  - name: a\n    limit: 8GiB\n    reserve: 4GiB\n"
@@ -1121,7 +1183,8 @@ static TCase *validation_case(void)
     tcase_add_test(tc, retain_above_limit);
     tcase_add_test(tc, inherited_retain_is_cut_to_the_limit);
     tcase_add_test(tc, page_must_be_a_power_of_two_at_least_the_os_page);
-    tcase_add_test(tc, sizes_must_be_multiples_of_the_page);
+    tcase_add_test(tc, sizes_round_to_the_page);
+    tcase_add_test(tc, a_size_below_one_page_is_refused);
     tcase_add_test(tc, huge_pages_need_a_large_page_on_linux);
     tcase_add_test(tc, isolation_is_block_pool_or_uid);
     tcase_add_test(tc, unknown_users_and_groups);
@@ -1174,6 +1237,7 @@ static TCase *commands_case(void)
 {
     TCase *tc = tcase_create("commands");
     tcase_add_test(tc, check_config_summarizes_each_pool);
+    tcase_add_test(tc, check_config_shows_what_was_rounded);
     tcase_add_test(tc, check_config_lists_errors_and_exits_2);
     tcase_add_test(tc, check_config_of_a_missing_file);
     tcase_add_test(tc, print_config_output_passes_check_config);
