@@ -35,6 +35,7 @@ bench: build
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bench_alloc
 	$(BUILD)/bench_admin
+	$(BUILD)/bench_names
 	$(BUILD)/bench_scavenger $(BENCH_SECONDS)
 	$$(sh python/tests/venv.sh $(BUILD) . OFF) tests/bench/bench_python.py $(BUILD)
 

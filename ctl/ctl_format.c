@@ -335,6 +335,9 @@ static void print_stats(FILE *f, size_t max, const json_value *reply)
     print_kv_size(f, "released", sc, "released");
     print_kv_count(f, "scavenger_runs", sc, "runs");
     print_kv_size(f, "sync_scavenged", sc, "sync_scavenged");
+    const json_value *names = json_get(reply, "names");
+    fprintf(f, "%-18s%" PRIu64 " published, %" PRIu64 " lookups waiting\n", "names",
+            json_get_uint(names, "published", 0), json_get_uint(names, "waiting", 0));
 }
 
 /* "default=1MiB,shared=256KiB", or "-". */
@@ -378,6 +381,33 @@ static void print_clients(FILE *f, size_t max, const json_value *reply)
         pools_used_cell(row[7], json_get(c, "pools"));
         const char *name = json_get_string(c, "name", "");
         snprintf(row[8], CELL_MAX, "%s", name[0] != '\0' ? name : "-");
+        table_add(&t, row);
+    }
+    table_print(f, &t, max);
+}
+
+/* `names [POOL]`: one row per name; the block id is the column dropped
+ * first on a narrow terminal, the name itself never. */
+static void print_names(FILE *f, size_t max, const json_value *reply)
+{
+    static const column cols[] = {
+        { "NAME", 0, true }, { "POOL", 0, true }, { "SIZE", 0, false },
+        { "UID", 2, false }, { "PROT", 0, false }, { "AGE", 0, false },
+        { "BLOCK", 1, false },
+    };
+    const json_value *names = json_get(reply, "names");
+    table t;
+    table_init(&t, cols, sizeof cols / sizeof cols[0]);
+    for (size_t i = 0; names != NULL && names->type == JSON_ARRAY && i < names->count; i++) {
+        const json_value *n = names->items[i];
+        char row[TABLE_MAX_COLS][CELL_MAX];
+        snprintf(row[0], CELL_MAX, "%s", json_get_string(n, "name", "?"));
+        snprintf(row[1], CELL_MAX, "%s", json_get_string(n, "pool", "?"));
+        size_cell(row[2], n, "size");
+        count_cell(row[3], n, "publisher_uid");
+        snprintf(row[4], CELL_MAX, "%s", json_get_string(n, "prot", "?"));
+        duration_cell(row[5], CELL_MAX, json_get_uint(n, "age_ms", 0));
+        count_cell(row[6], n, "block");
         table_add(&t, row);
     }
     table_print(f, &t, max);
@@ -487,7 +517,7 @@ static const struct {
     void (*print)(FILE *, size_t, const json_value *);
 } printers[] = {
     { "stats", print_stats },     { "pools", print_pools },     { "pool", print_pool },
-    { "clients", print_clients }, { "help", print_help },       { "scavenge", print_scavenge },
+    { "clients", print_clients }, { "names", print_names },     { "help", print_help },       { "scavenge", print_scavenge },
     { "reload", print_reload },   { "policy", print_policy },   { "metrics", print_metrics },
     { "version", print_version }, { "log-level", print_log_level },
     { "shutdown", print_shutdown },

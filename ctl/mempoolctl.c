@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  stats                    uptime, clients, requests, memory by state, OS footprint\n"
     "  pools | pool NAME        per-pool figures\n"
     "  clients                  connected clients and what they hold\n"
+    "  names [POOL]             published names: pool, size, publisher, protection, age\n"
     "  scavenge [POOL] [BYTES]  give warm memory back to the OS now\n"
     "  reload                   re-read the policy file\n"
     "  policy                   the policy in force, every default filled in\n"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "names.h"
 #include "proto.h"
 #include "server.h"
 
@@ -191,6 +192,22 @@ static void write_memory(FILE *f)
     }
 }
 
+/* Published names per pool, and the lookups waiting for one. */
+static void write_names(const daemon_state *d, FILE *f)
+{
+    const names *t = d->srv != NULL ? server_names(d->srv) : NULL;
+    family(f, "mempool_pool_names", "gauge", "Names published in the pool.");
+    for (size_t i = 0; i < pool_set_count(d->pools); i++) {
+        const char *name = pool_name(pool_set_at(d->pools, i));
+        sample(f, "mempool_pool_names", "pool", name);
+        number(f, t != NULL ? names_count_in_pool(t, name) : 0, 0);
+    }
+    family(f, "mempool_name_lookups_waiting", "gauge",
+           "Lookups waiting in the daemon for a name to be published.");
+    fprintf(f, "mempool_name_lookups_waiting %" PRIu64 "\n",
+            (uint64_t)(t != NULL ? names_waiting(t) : 0));
+}
+
 int metrics_write(const daemon_state *d, FILE *f)
 {
     /* Each pool's figures once: a family per figure walks them all. */
@@ -206,6 +223,7 @@ int metrics_write(const daemon_state *d, FILE *f)
     write_clients(d, f);
     write_memory(f);
     write_pools(d, stats, f);
+    write_names(d, f);
     free(stats);
     return ferror(f) ? -EIO : 0;
 }

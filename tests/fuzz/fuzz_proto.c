@@ -26,6 +26,8 @@ typedef union payload_struct {
     uint64_t u64;
     char pool_name[PROTO_POOL_NAME_MAX + 1];
     mempool_info info;
+    proto_publish publish;
+    proto_name_ref name_ref;
 } payload_struct;
 
 typedef int (*get_fn)(const unsigned char *p, payload_struct *m);
@@ -61,6 +63,9 @@ CODEC(hello_reply, hello_reply)
 CODEC(alloc, alloc)
 CODEC(block_reply, block_reply)
 CODEC(share, share)
+CODEC(publish, publish)
+CODEC(unpublish, name_ref)
+CODEC(lookup, name_ref)
 #undef CODEC
 static int get_pool_name(const unsigned char *p, payload_struct *m)
 {
@@ -101,6 +106,12 @@ static const struct codec {
     { PROTO_RELEASE, 0, get_u64, put_u64 },
     { PROTO_POOL_INFO, 0, get_pool_name, put_pool_name },
     { PROTO_POOL_INFO, 1, get_info, put_info },
+    { PROTO_PUBLISH, 0, get_publish, put_publish },
+    { PROTO_UNPUBLISH, 0, get_unpublish, put_unpublish },
+    { PROTO_LOOKUP, 0, get_lookup, put_lookup },
+    { PROTO_LOOKUP, 1, get_handle, put_handle },
+    { PROTO_ATTACH_NAME, 0, get_lookup, put_lookup },
+    { PROTO_ATTACH_NAME, 1, get_block_reply, put_block_reply },
 };
 
 static const uint16_t types[] = {

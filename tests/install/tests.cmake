@@ -4,7 +4,7 @@
 # Every man page renders without a warning (skipped without man-db, groff or
 # mandoc).
 set(MEMPOOL_MAN_PAGES)
-foreach(page mempool.3 mempoold.yaml.5 mempoold.8 mempoolctl.8)
+foreach(page mempool.3 mempool_publish.3 mempoold.yaml.5 mempoold.8 mempoolctl.8)
   list(APPEND MEMPOOL_MAN_PAGES ${CMAKE_SOURCE_DIR}/man/${page})
 endforeach()
 add_test(NAME install.man COMMAND sh ${CMAKE_SOURCE_DIR}/tests/install/check_man.sh

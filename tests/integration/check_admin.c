@@ -893,6 +893,45 @@ START_TEST(mempoolctl_pools_table_matches_the_json)
 }
 END_TEST
 
+/* `names`: one row per name, the cells as the JSON says. */
+START_TEST(mempoolctl_names_table_matches_the_json)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, "default", 3 * MiB + 512 * KiB, 0, &b), 0);
+    ck_assert_int_eq(mempool_publish(c, &b, "cam/0.frame", MEMPOOL_READ | MEMPOOL_WRITE), 0);
+    ck_assert_int_eq(mempool_alloc(c, "shared", 64 * KiB, 0, &b), 0);
+    ck_assert_int_eq(mempool_publish(c, &b, "model:weights", MEMPOOL_READ), 0);
+    json_t *v = ask_ok("names");
+    ck_assert_int_eq(json_array_size(json_object_get(v, "names")), 2);
+    ctl_result r;
+    run_ctl(&r, (const char *[]){ "-s", fx.admin_socket, "names", NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    char words[16][128];
+    ck_assert_int_eq(row_words(r.out, "NAME", words, 16), 7);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(v, "names"), i, n) {
+        const char *name = json_string_value(json_object_get(n, "name"));
+        ck_assert_int_eq(row_words(r.out, name, words, 16), 7);
+        ck_assert_str_eq(words[1], json_string_value(json_object_get(n, "pool")));
+        expect_size_word(words[2], n, "size");
+        expect_count_word(words[3], n, "publisher_uid");
+        ck_assert_str_eq(words[4], json_string_value(json_object_get(n, "prot")));
+        expect_count_word(words[6], n, "block");
+    }
+    ck_assert_ptr_nonnull(strstr(r.out, "3.5MiB"));
+    run_ctl(&r, (const char *[]){ "-s", fx.admin_socket, "names", "shared", NULL });
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_int_eq(row_words(r.out, "model:weights", words, 16), 7);
+    ck_assert_int_eq(row_words(r.out, "cam/0.frame", words, 16), 0);
+    run_ctl(&r, (const char *[]){ "-s", fx.admin_socket, "names", "nopool", NULL });
+    ck_assert_int_eq(r.status, 1);
+    json_decref(v);
+    mempool_disconnect(c);
+}
+END_TEST
+
 START_TEST(mempoolctl_stats_match_the_json)
 {
     mempool_client *c = connect_or_die(&fx);
@@ -1319,6 +1358,7 @@ int main(void)
     tcase_add_test(tc, mempoolctl_knows_a_binary_reply_for_the_client_socket);
     tcase_add_test(tc, mempoolctl_watch_survives_a_daemon_restart);
     tcase_add_test(tc, mempoolctl_watch_fits_80_columns);
+    tcase_add_test(tc, mempoolctl_names_table_matches_the_json);
     suite_add_tcase(s, tc);
     /* An admin client of another uid: the tests change uid (root only). */
     TCase *root = check_root_tcase("admin_as_root");

@@ -48,8 +48,8 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The daemon's count of waiting lookups, from the admin `stats` reply. */
-static long admin_waiting(void)
+/* One admin command's reply line (static buffer). */
+static const char *admin(const char *command)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     ck_assert_uint_lt(strlen(fx.admin_socket), sizeof sa.sun_path);
@@ -57,21 +57,29 @@ static long admin_waiting(void)
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(write(fd, "stats\n", 6), 6);
+    size_t n = strlen(command);
+    ck_assert_int_eq(write(fd, command, n), (ssize_t)n);
     static char buf[1 << 16];
     size_t len = 0;
     while (len < sizeof buf - 1) {
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
+        ssize_t got = read(fd, buf + len, sizeof buf - 1 - len);
+        if (got <= 0)
             break;
-        len += (size_t)n;
+        len += (size_t)got;
         if (buf[len - 1] == '\n')
             break;
     }
     close(fd);
     buf[len] = '\0';
-    const char *at = strstr(buf, "\"waiting\":");
-    ck_assert_msg(at != NULL, "no waiting count in %s", buf);
+    return buf;
+}
+
+/* The daemon's count of waiting lookups, from the admin `stats` reply. */
+static long admin_waiting(void)
+{
+    const char *reply = admin("stats\n");
+    const char *at = strstr(reply, "\"waiting\":");
+    ck_assert_msg(at != NULL, "no waiting count in %s", reply);
     return strtol(at + strlen("\"waiting\":"), NULL, 10);
 }
 
@@ -558,6 +566,37 @@ START_TEST(waits_per_connection_are_limited)
 }
 END_TEST
 
+/* The admin socket lists names with what an operator needs, per pool or
+ * all; stats and the metrics count them. */
+START_TEST(admin_lists_names)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block a, b;
+    ck_assert_int_eq(mempool_alloc(c, "default", 12 * KiB, 0, &a), 0);
+    ck_assert_int_eq(mempool_alloc(c, "shared", 4 * KiB, 0, &b), 0);
+    ck_assert_int_eq(mempool_publish(c, &a, "in.default", MEMPOOL_READ | MEMPOOL_WRITE), 0);
+    ck_assert_int_eq(mempool_publish(c, &b, "in.shared", MEMPOOL_READ), 0);
+    const char *all = admin("names\n");
+    ck_assert_msg(strstr(all, "\"name\":\"in.default\",\"pool\":\"default\"") != NULL, "%s", all);
+    ck_assert_msg(strstr(all, "\"size\":12288,\"publisher_uid\":") != NULL, "%s", all);
+    ck_assert_msg(strstr(all, "\"prot\":\"rw\"") != NULL, "%s", all);
+    ck_assert_msg(strstr(all, "\"name\":\"in.shared\"") != NULL, "%s", all);
+    ck_assert_msg(strstr(all, "\"prot\":\"r\"") != NULL, "%s", all);
+    const char *one = admin("names shared\n");
+    ck_assert_msg(strstr(one, "in.shared") != NULL && strstr(one, "in.default") == NULL, "%s",
+                  one);
+    ck_assert_msg(strstr(admin("names nopool\n"), "no-such-pool") != NULL, "no error");
+    ck_assert_msg(strstr(admin("stats\n"), "\"names\":{\"published\":2,") != NULL, "stats");
+    const char *metrics = admin("metrics\n");
+    ck_assert_msg(strstr(metrics, "mempool_pool_names{pool=\\\"default\\\"} 1") != NULL, "%s",
+                  metrics);
+    ck_assert_msg(strstr(metrics, "mempool_name_lookups_waiting 0") != NULL, "%s", metrics);
+    ck_assert_int_eq(mempool_unpublish(c, "default", "in.default"), 0);
+    ck_assert_msg(strstr(admin("names\n"), "in.default") == NULL, "unpublished name listed");
+    mempool_disconnect(c);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -577,6 +616,7 @@ static Suite *names_suite(void)
     tcase_add_test(tc, waiting_connection_keeps_allocating);
     tcase_add_test(tc, dead_waiter_is_dropped);
     tcase_add_test(tc, waits_per_connection_are_limited);
+    tcase_add_test(tc, admin_lists_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check_run.h"
@@ -165,6 +166,91 @@ START_TEST(share_attach_release_info_round_trip)
     decode_ok(make_frame(PROTO_POOL_INFO, 1, len), 1, PROTO_POOL_INFO, len);
     proto_get_info(frame + PROTO_HEADER_SIZE, &iout);
     ck_assert_int_eq(memcmp(&iin, &iout, sizeof iin), 0);
+}
+END_TEST
+
+START_TEST(named_block_messages_round_trip)
+{
+    proto_publish pin = { .block_id = 99, .prot = MEMPOOL_READ | MEMPOOL_PUBLISH_REPLACE,
+                          .name = "cam/0:frame_1.raw-x" }, pout;
+    size_t len = proto_put_publish(payload, &pin);
+    ck_assert_int_eq(proto_request_size(PROTO_PUBLISH), (int)len);
+    decode_ok(make_frame(PROTO_PUBLISH, 0, len), 0, PROTO_PUBLISH, len);
+    ck_assert_int_eq(proto_get_publish(frame + PROTO_HEADER_SIZE, &pout), 0);
+    ck_assert_uint_eq(pout.block_id, 99);
+    ck_assert_uint_eq(pout.prot, pin.prot);
+    ck_assert_str_eq(pout.name, pin.name);
+    ck_assert_int_eq(proto_reply_size(PROTO_PUBLISH), 0);
+
+    proto_name_ref rin = { .pool = "p", .name = "x", .timeout_ms = -1 }, rout;
+    len = proto_put_unpublish(payload, &rin);
+    ck_assert_int_eq(proto_request_size(PROTO_UNPUBLISH), (int)len);
+    ck_assert_int_eq(proto_get_unpublish(payload, &rout), 0);
+    ck_assert_str_eq(rout.pool, "p");
+    ck_assert_str_eq(rout.name, "x");
+    ck_assert_int_eq(rout.timeout_ms, 0);
+
+    len = proto_put_lookup(payload, &rin);
+    ck_assert_int_eq(proto_request_size(PROTO_LOOKUP), (int)len);
+    ck_assert_int_eq(proto_request_size(PROTO_ATTACH_NAME), (int)len);
+    ck_assert_int_eq(proto_reply_size(PROTO_LOOKUP), PROTO_HANDLE_SIZE);
+    ck_assert_int_eq(proto_reply_size(PROTO_ATTACH_NAME), proto_reply_size(PROTO_ATTACH));
+    ck_assert_int_eq(proto_get_lookup(payload, &rout), 0);
+    ck_assert_int_eq(rout.timeout_ms, -1);
+    rin.timeout_ms = INT32_MAX;
+    proto_put_lookup(payload, &rin);
+    ck_assert_int_eq(proto_get_lookup(payload, &rout), 0);
+    ck_assert_int_eq(rout.timeout_ms, INT32_MAX);
+}
+END_TEST
+
+/* Framing faults are EPROTO (the session ends); a well-framed name that
+ * breaks the syntax is EBADNAME and a timeout below -1 EINVAL (it goes on). */
+START_TEST(named_block_fields_are_checked)
+{
+    ck_assert(proto_block_name_ok("a"));
+    ck_assert(proto_block_name_ok("A-Z_a.z:0/9"));
+    ck_assert(!proto_block_name_ok(""));
+    ck_assert(!proto_block_name_ok(NULL));
+    ck_assert(!proto_block_name_ok("with space"));
+    ck_assert(!proto_block_name_ok("caf\xc3\xa9"));
+    char name[PROTO_BLOCK_NAME_MAX + 2];
+    memset(name, 'n', sizeof name);
+    name[PROTO_BLOCK_NAME_MAX] = '\0';
+    ck_assert(proto_block_name_ok(name));
+    name[PROTO_BLOCK_NAME_MAX] = 'n';
+    name[PROTO_BLOCK_NAME_MAX + 1] = '\0';
+    ck_assert(!proto_block_name_ok(name));
+
+    proto_publish pout;
+    proto_publish pin = { .block_id = 1, .prot = MEMPOOL_READ, .name = "ok" };
+    proto_put_publish(payload, &pin);
+    payload[8] |= 0x04; /* a bit outside READ|WRITE|REPLACE */
+    ck_assert_int_eq(proto_get_publish(payload, &pout), MEMPOOL_EPROTO);
+    proto_put_publish(payload, &pin);
+    payload[12] = 1; /* the pad */
+    ck_assert_int_eq(proto_get_publish(payload, &pout), MEMPOOL_EPROTO);
+    proto_put_publish(payload, &pin);
+    payload[16 + 5] = 'x'; /* garbage after the name's NUL */
+    ck_assert_int_eq(proto_get_publish(payload, &pout), MEMPOOL_EPROTO);
+    snprintf(pin.name, sizeof pin.name, "bad name");
+    proto_put_publish(payload, &pin);
+    ck_assert_int_eq(proto_get_publish(payload, &pout), MEMPOOL_EBADNAME);
+
+    proto_name_ref rout, rin = { .pool = "p", .name = "x", .timeout_ms = -2 };
+    proto_put_lookup(payload, &rin);
+    ck_assert_int_eq(proto_get_lookup(payload, &rout), MEMPOOL_EINVAL);
+    rin.timeout_ms = 0;
+    proto_put_lookup(payload, &rin);
+    payload[PROTO_POOL_NAME_MAX + PROTO_BLOCK_NAME_MAX + 4] = 1; /* the pad */
+    ck_assert_int_eq(proto_get_lookup(payload, &rout), MEMPOOL_EPROTO);
+    snprintf(rin.pool, sizeof rin.pool, "%s", "");
+    proto_put_lookup(payload, &rin);
+    ck_assert_int_eq(proto_get_lookup(payload, &rout), MEMPOOL_EPROTO);
+    snprintf(rin.pool, sizeof rin.pool, "p");
+    snprintf(rin.name, sizeof rin.name, "a*b");
+    proto_put_unpublish(payload, &rin);
+    ck_assert_int_eq(proto_get_unpublish(payload, &rout), MEMPOOL_EBADNAME);
 }
 END_TEST
 
@@ -507,6 +593,8 @@ int main(void)
     tcase_add_test(tc, malformed_headers_are_refused);
     tcase_add_test(tc, versions_outside_the_range_are_refused_except_in_hello);
     tcase_add_test(tc, names_must_be_nul_padded_and_printable);
+    tcase_add_test(tc, named_block_messages_round_trip);
+    tcase_add_test(tc, named_block_fields_are_checked);
     tcase_add_test(tc, payload_fields_are_checked);
     tcase_add_test(tc, frame_size_is_the_declared_length_up_to_the_largest_frame);
     tcase_add_test(tc, oversized_payloads_are_not_encoded);
