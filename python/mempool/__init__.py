@@ -71,8 +71,9 @@ _CLASS_NAMES = {
     "EBADNAME": "BadName",
 }
 
-# EINVAL is also a ValueError, so that ``except ValueError`` catches it.
-_EXTRA_BASES = {"EINVAL": (ValueError,)}
+# EINVAL and EBADNAME are also ValueErrors, so that ``except ValueError``
+# catches them.
+_EXTRA_BASES = {"EINVAL": (ValueError,), "EBADNAME": (ValueError,)}
 
 
 def _make_error_classes():

@@ -291,6 +291,141 @@ static PyObject *client_attach(ClientObject *self, PyObject *handle)
     return block_result(self, rc, &b);
 }
 
+/* ---- named blocks ------------------------------------------------------ */
+
+/* A wait is made of slices, so that a signal (Ctrl-C) is handled within
+ * one slice rather than when the name appears. */
+#define WAIT_SLICE_MS 250
+
+/* timeout: None waits until the name appears, else seconds (0: do not
+ * wait). Milliseconds for the library, -1 for no end. */
+static int timeout_ms_from(PyObject *timeout, long long *ms)
+{
+    if (timeout == Py_None) {
+        *ms = -1;
+        return 0;
+    }
+    double seconds = PyFloat_AsDouble(timeout);
+    if (seconds == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(seconds >= 0.0) || seconds > 86400.0 * 365) {
+        PyErr_SetString(PyExc_ValueError, "timeout is None or 0 to a year of seconds");
+        return -1;
+    }
+    *ms = (long long)(seconds * 1000.0 + 0.999); /* never shorter than asked */
+    return 0;
+}
+
+/* The next slice of a wait with `left` ms to go (-1: no end). */
+static int slice_of(long long left)
+{
+    return left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)left;
+}
+
+typedef int (*name_call)(mempool_client *c, const char *pool, const char *name,
+                         int timeout_ms, void *out);
+
+static int call_lookup(mempool_client *c, const char *pool, const char *name,
+                       int timeout_ms, void *out)
+{
+    return mempool_lookup(c, pool, name, timeout_ms, out);
+}
+
+static int call_attach_name(mempool_client *c, const char *pool, const char *name,
+                            int timeout_ms, void *out)
+{
+    return mempool_attach_name(c, pool, name, timeout_ms, out);
+}
+
+/* Runs a lookup or attach_name slice by slice until it answers, the time
+ * is up, or a signal handler raises. Returns the library's code, or 1 with
+ * a Python exception set (the client was closed, or a signal). */
+static int wait_for_name(ClientObject *self, name_call call, const char *pool,
+                         const char *name, long long ms, void *out)
+{
+    long long left = ms;
+    for (;;) {
+        int slice = ms == 0 ? 0 : slice_of(left);
+        int rc;
+        client_enter(self);
+        Py_BEGIN_ALLOW_THREADS
+        rc = call(self->c, pool, name, slice, out);
+        Py_END_ALLOW_THREADS
+        if (client_leave(self) != 0)
+            return 1;
+        if (rc != MEMPOOL_ETIMEDOUT || ms == 0)
+            return rc;
+        if (left >= 0 && (left -= slice) <= 0)
+            return rc;
+        if (PyErr_CheckSignals() != 0)
+            return 1;
+    }
+}
+
+static int parse_name_args(PyObject *args, PyObject *kwargs, const char *fmt,
+                           const char **pool, const char **name, long long *ms)
+{
+    static char *kw[] = { "pool", "name", "timeout", NULL };
+    PyObject *timeout = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kw, pool, name, &timeout))
+        return -1;
+    if (timeout == NULL) {
+        *ms = 0;
+        return 0;
+    }
+    return timeout_ms_from(timeout, ms);
+}
+
+static PyObject *client_lookup(ClientObject *self, PyObject *args, PyObject *kwargs)
+{
+    const char *pool, *name;
+    long long ms;
+    mempool_handle h;
+    if (parse_name_args(args, kwargs, "ss|$O:lookup", &pool, &name, &ms) != 0 ||
+        !client_usable(self))
+        return NULL;
+    int rc = wait_for_name(self, call_lookup, pool, name, ms, &h);
+    if (rc == 1)
+        return NULL;
+    if (rc != 0)
+        return raise_mempool_error(rc);
+    return PyObject_CallFunction(handle_class, "y#", (const char *)h.bytes,
+                                 (Py_ssize_t)sizeof h.bytes);
+}
+
+static PyObject *client_attach_name(ClientObject *self, PyObject *args, PyObject *kwargs)
+{
+    const char *pool, *name;
+    long long ms;
+    mempool_block b;
+    if (parse_name_args(args, kwargs, "ss|$O:attach_name", &pool, &name, &ms) != 0 ||
+        !client_usable(self))
+        return NULL;
+    int rc = wait_for_name(self, call_attach_name, pool, name, ms, &b);
+    if (rc == 1)
+        return NULL;
+    if (rc != 0)
+        return raise_mempool_error(rc);
+    return block_new(self, &b);
+}
+
+static PyObject *client_unpublish(ClientObject *self, PyObject *args)
+{
+    const char *pool, *name;
+    if (!PyArg_ParseTuple(args, "ss:unpublish", &pool, &name) || !client_usable(self))
+        return NULL;
+    int rc;
+    client_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+    rc = mempool_unpublish(self->c, pool, name);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self) != 0)
+        return NULL;
+    if (rc != 0)
+        return raise_mempool_error(rc);
+    Py_RETURN_NONE;
+}
+
 /* mempool_info's fields, in order: PoolInfo is made from this list. */
 #define INFO_FIELDS(XX)                                                        \
     XX(page_size) XX(limit) XX(in_use) XX(warm) XX(quota) XX(client_use)       \
@@ -352,6 +487,17 @@ static PyMethodDef client_methods[] = {
     { "attach", (PyCFunction)client_attach, METH_O,
       "attach(handle) -> Block\n\n"
       "Maps the block a handle names (a Handle or its 64-hex-digit string)." },
+    { "lookup", (PyCFunction)(void (*)(void))client_lookup, METH_VARARGS | METH_KEYWORDS,
+      "lookup(pool, name, *, timeout=0) -> Handle\n\n"
+      "The handle published under a name. timeout: seconds to wait for the\n"
+      "name to appear (0: do not wait, NoSuchName; None: until it does);\n"
+      "TimedOut when it does not appear in time." },
+    { "attach_name", (PyCFunction)(void (*)(void))client_attach_name,
+      METH_VARARGS | METH_KEYWORDS,
+      "attach_name(pool, name, *, timeout=0) -> Block\n\n"
+      "lookup and attach in one round trip; timeout as for lookup." },
+    { "unpublish", (PyCFunction)client_unpublish, METH_VARARGS,
+      "unpublish(pool, name)\n\nRemoves a name (the publisher's uid or root only)." },
     { "pool_info", (PyCFunction)client_pool_info, METH_VARARGS,
       "pool_info(pool) -> PoolInfo\n\nThe pool's figures and this connection's share." },
     { "close", (PyCFunction)client_close, METH_NOARGS,
@@ -463,6 +609,30 @@ static PyObject *block_share(BlockObject *self, PyObject *args, PyObject *kwargs
                                  (Py_ssize_t)sizeof h.bytes);
 }
 
+static PyObject *block_publish(BlockObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kw[] = { "name", "readonly", "replace", NULL };
+    const char *name;
+    int readonly = 1, replace = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$pp:publish", kw, &name,
+                                     &readonly, &replace) ||
+        !block_usable(self))
+        return NULL;
+    ClientObject *client = self->client;
+    unsigned prot = (readonly ? MEMPOOL_READ : MEMPOOL_READ | MEMPOOL_WRITE) |
+                    (replace ? MEMPOOL_PUBLISH_REPLACE : 0);
+    int rc;
+    client_enter(client);
+    Py_BEGIN_ALLOW_THREADS
+    rc = mempool_publish(client->c, &self->b, name, prot);
+    Py_END_ALLOW_THREADS
+    if (client_leave(client) != 0)
+        return NULL;
+    if (rc != 0)
+        return raise_mempool_error(rc);
+    Py_RETURN_NONE;
+}
+
 static PyObject *block_enter_ctx(BlockObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (!block_usable(self))
@@ -540,6 +710,11 @@ static PyMethodDef block_methods[] = {
     { "share", (PyCFunction)(void (*)(void))block_share, METH_VARARGS | METH_KEYWORDS,
       "share(readonly=True) -> Handle\n\n"
       "A handle another process attaches with; read-only unless asked." },
+    { "publish", (PyCFunction)(void (*)(void))block_publish, METH_VARARGS | METH_KEYWORDS,
+      "publish(name, *, readonly=True, replace=False)\n\n"
+      "Puts the block under a name in its pool, read-only unless asked; the\n"
+      "name lives while the block does. NameExists when the name is taken,\n"
+      "unless replace (the publisher's uid or root only)." },
     { "release", (PyCFunction)block_release, METH_NOARGS,
       "release()\n\nUnmaps the block; it is freed when its last holder lets go.\n"
       "Raises BufferError while a buffer still uses it; releasing twice is\n"
