@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
+#include <pthread.h>
 #include <servers/bootstrap.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,7 +22,11 @@
 
 #include "handoff_darwin.h"
 #include "mempool.h"
+#include "proto.h"
 #include "scm_rights.h"
+
+/* The block reply's rendezvous field carries the nonce as it is. */
+_Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE, "nonce sizes differ");
 
 int handoff_socket_type(void) { return SOCK_STREAM; }
 
@@ -149,6 +156,22 @@ static int take_entry(handoff_reply_msg *reply, handoff_object *obj)
     return 0;
 }
 
+/* A request the kernel did not queue (MACH_SEND_TIMED_OUT) comes back as a
+ * pseudo-receive with the rights it had copied in: the service's send
+ * right in msgh_remote_port and the reply right, now a send-once right, in
+ * msgh_local_port. mach_msg_destroy releases only the first ("the
+ * msgh_local_port field doesn't hold a port right", libsyscall/mach/
+ * mach_msg.c), so the send-once right is released here, or each timeout
+ * would leave a name behind. */
+static void give_back_unsent(mach_msg_header_t *h)
+{
+    mach_port_t reply_right = h->msgh_local_port;
+    mach_msg_bits_t local = MACH_MSGH_BITS_LOCAL(h->msgh_bits);
+    mach_msg_destroy(h);
+    if (MACH_PORT_VALID(reply_right) && local == MACH_MSG_TYPE_PORT_SEND_ONCE)
+        mach_port_deallocate(mach_task_self(), reply_right);
+}
+
 /* One request and its reply on a fresh receive right, so that a reply that
  * comes after the timeout dies with that right instead of reaching a later
  * call. The service's send right is copied, and stays ours to deallocate. */
@@ -174,16 +197,91 @@ static int ask(mach_port_t service, mach_port_t reply_port,
                                     sizeof buf.request, sizeof buf.reply, reply_port,
                                     HANDOFF_TIMEOUT_MS, MACH_PORT_NULL);
     if (mr == MACH_SEND_TIMED_OUT) {
-        /* Not queued: the kernel gave the message back (a pseudo-receive),
-         * with the rights it had copied in. */
-        mach_msg_destroy(h);
+        give_back_unsent(h);
         return -ETIMEDOUT;
     }
     if (mr == MACH_RCV_TIMED_OUT)
         return -ETIMEDOUT;
     if (mr != MACH_MSG_SUCCESS)
-        return mr == MACH_SEND_INVALID_DEST ? -ENOENT : -EPROTO;
+        return mr == MACH_SEND_INVALID_DEST ? -ESTALE : -EPROTO;
     return take_entry(&buf.reply.msg, obj);
+}
+
+/* The daemon's service right, looked up once per process rather than for
+ * every block (bootstrap_look_up is a round trip to launchd), and again
+ * when a send finds it dead (the daemon restarted: MACH_SEND_INVALID_DEST)
+ * or in a child after fork(), which inherits none of its parent's port
+ * names (the pid tells). Each call takes a reference of its own, so that
+ * one thread forgetting the right never frees it under another. */
+static struct {
+    pthread_mutex_t lock;
+    mach_port_t port;
+    pid_t pid;
+    char name[BOOTSTRAP_MAX_NAME_LEN]; /* what port was looked up as */
+} service_cache = { PTHREAD_MUTEX_INITIALIZER, MACH_PORT_NULL, 0, "" };
+
+static bool take_reference(mach_port_t port)
+{
+    return mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_SEND, 1) == KERN_SUCCESS;
+}
+
+/* A send right whose receiver died is a dead name, which takes no send
+ * reference: it is dropped and the name looked up again. */
+static int service_right(const char *name, mach_port_t *out)
+{
+    pthread_mutex_lock(&service_cache.lock);
+    mach_port_t *port = &service_cache.port;
+    if (service_cache.pid != getpid())
+        *port = MACH_PORT_NULL; /* a name of our parent's space */
+    service_cache.pid = getpid();
+    if (*port != MACH_PORT_NULL && strcmp(service_cache.name, name) != 0) {
+        mach_port_deallocate(mach_task_self(), *port); /* $MEMPOOL_MACH_SERVICE changed */
+        *port = MACH_PORT_NULL;
+    }
+    strlcpy(service_cache.name, name, sizeof service_cache.name);
+    if (*port != MACH_PORT_NULL && !take_reference(*port)) {
+        mach_port_deallocate(mach_task_self(), *port);
+        *port = MACH_PORT_NULL;
+    }
+    if (*port == MACH_PORT_NULL) {
+        if (bootstrap_look_up(bootstrap_port, name, port) != KERN_SUCCESS) {
+            *port = MACH_PORT_NULL;
+        } else if (!take_reference(*port)) {
+            mach_port_deallocate(mach_task_self(), *port);
+            *port = MACH_PORT_NULL;
+        }
+    }
+    *out = *port;
+    pthread_mutex_unlock(&service_cache.lock);
+    return *out != MACH_PORT_NULL ? 0 : -ENOENT;
+}
+
+/* The right is dead (or a dead name): drop the cache's reference. */
+static void service_forget(mach_port_t stale)
+{
+    pthread_mutex_lock(&service_cache.lock);
+    if (service_cache.port == stale && service_cache.pid == getpid()) {
+        mach_port_deallocate(mach_task_self(), stale);
+        service_cache.port = MACH_PORT_NULL;
+    }
+    pthread_mutex_unlock(&service_cache.lock);
+}
+
+/* One request on the cached right; -ESTALE when that right is dead. */
+static int ask_service(const char *name, const unsigned char *nonce, handoff_object *obj)
+{
+    mach_port_t service = MACH_PORT_NULL, reply_port = MACH_PORT_NULL;
+    int rc = service_right(name, &service);
+    if (rc != 0)
+        return rc;
+    kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply_port);
+    rc = kr == KERN_SUCCESS ? ask(service, reply_port, nonce, obj) : handoff_kr_errno(kr);
+    if (rc == -ESTALE)
+        service_forget(service);
+    mach_port_deallocate(mach_task_self(), service);
+    if (reply_port != MACH_PORT_NULL)
+        mach_port_mod_refs(mach_task_self(), reply_port, MACH_PORT_RIGHT_RECEIVE, -1);
+    return rc;
 }
 
 int handoff_collect(int sock, const unsigned char nonce[HANDOFF_NONCE_SIZE],
@@ -194,15 +292,11 @@ int handoff_collect(int sock, const unsigned char nonce[HANDOFF_NONCE_SIZE],
     if (strlen(name) >= BOOTSTRAP_MAX_NAME_LEN)
         return -ENAMETOOLONG;
     handoff_object_close(obj);
-    mach_port_t service = MACH_PORT_NULL, reply_port = MACH_PORT_NULL;
-    if (bootstrap_look_up(bootstrap_port, name, &service) != KERN_SUCCESS)
-        return -ENOENT;
-    kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply_port);
-    int rc = kr == KERN_SUCCESS ? ask(service, reply_port, nonce, obj) : handoff_kr_errno(kr);
-    mach_port_deallocate(mach_task_self(), service);
-    if (reply_port != MACH_PORT_NULL)
-        mach_port_mod_refs(mach_task_self(), reply_port, MACH_PORT_RIGHT_RECEIVE, -1);
-    return rc;
+    int rc = ask_service(name, nonce, obj);
+    /* A restarted daemon: look it up again, once. */
+    if (rc == -ESTALE)
+        rc = ask_service(name, nonce, obj);
+    return rc == -ESTALE ? -ENOENT : rc;
 }
 
 /* VM_INHERIT_NONE: a child forked from the client does not share the

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <mach/mach.h>
+#include <stddef.h>
 
 #include "handoff.h"
 
@@ -33,6 +34,27 @@ typedef struct handoff_reply_msg {
     mach_msg_body_t body;
     mach_msg_port_descriptor_t entry; /* a send right to the memory entry */
 } handoff_reply_msg;
+
+/* The layouts both sides build by hand and check against msgh_size: a
+ * request is a header and the nonce; a reply a header, a body and one port
+ * descriptor (12 bytes: mach/message.h packs descriptors to 4). Sizes must
+ * be multiples of 4 (xnu refuses a msgh_size that is not). */
+_Static_assert(offsetof(handoff_request_msg, nonce) == sizeof(mach_msg_header_t),
+               "the nonce follows the header");
+_Static_assert(sizeof(handoff_request_msg) == sizeof(mach_msg_header_t) + HANDOFF_NONCE_SIZE,
+               "a request is a header and a nonce, no padding");
+_Static_assert(sizeof(mach_msg_port_descriptor_t) == 12, "port descriptors are 12 bytes");
+_Static_assert(offsetof(handoff_reply_msg, entry) ==
+                   sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t),
+               "the descriptor follows the body");
+_Static_assert(sizeof(handoff_reply_msg) == sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t) +
+                                                sizeof(mach_msg_port_descriptor_t),
+               "a reply is a header, a body and one descriptor, no padding");
+_Static_assert(sizeof(handoff_request_msg) % 4 == 0 && sizeof(handoff_reply_msg) % 4 == 0,
+               "message sizes are multiples of 4");
+/* The audit token the service reads the pid (val[5]) and pid version
+ * (val[7]) from: eight 32-bit words (mach/message.h). */
+_Static_assert(sizeof(audit_token_t) == 8 * sizeof(unsigned int), "audit_token_t is val[8]");
 
 /* How long a client waits for the daemon's answer, and how long an offer
  * waits for its client: a client asks right after reading the reply, so

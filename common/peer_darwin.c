@@ -4,10 +4,14 @@
  *       be XUCRED_VERSION), cr_uid, cr_ngroups, cr_groups[NGROUPS] with the
  *       effective gid in cr_groups[0];
  *   getsockopt(SOL_LOCAL, LOCAL_PEERPID)   the peer's pid_t.
- * All three are the credentials the kernel recorded at connect time. */
+ * All three are the credentials the kernel recorded at connect time. The
+ * xucred list is cut at NGROUPS (16) and "advisory" (ucred.h), so the
+ * groups a policy names are checked with Open Directory as well
+ * (peer_add_named_groups: mbr_check_membership, <membership.h>). */
 #include "peer.h"
 
 #include <errno.h>
+#include <membership.h>
 #include <string.h>
 #include <sys/param.h>
 #include <sys/socket.h>
@@ -18,12 +22,17 @@
 
 /* xucred lists the effective gid first and may list it again among the
  * supplementary groups: keep each group once. */
+static bool has_group(const peer_cred *out, uint32_t gid)
+{
+    for (size_t i = 0; i < out->ngroups; i++)
+        if (out->groups[i] == gid)
+            return true;
+    return false;
+}
+
 static void add_unique_group(peer_cred *out, gid_t group)
 {
-    size_t i = 0;
-    while (i < out->ngroups && out->groups[i] != (uint32_t)group)
-        i++;
-    if (i == out->ngroups && out->ngroups < PEER_MAX_GROUPS)
+    if (!has_group(out, (uint32_t)group) && out->ngroups < PEER_KERNEL_GROUPS)
         out->groups[out->ngroups++] = (uint32_t)group;
 }
 
@@ -58,5 +67,28 @@ int peer_credentials(int sock, peer_cred *out)
     if (getsockopt(sock, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) != 0)
         return -errno;
     out->pid = (int32_t)pid;
+    out->groups_partial = true; /* xucred's list is advisory */
     return 0;
+}
+
+/* One membership question to Open Directory (opendirectoryd answers from
+ * its cache); an error is "not a member". */
+static bool is_member(const uuid_t user, uint32_t gid)
+{
+    uuid_t group;
+    int member = 0;
+    if (mbr_gid_to_uuid((gid_t)gid, group) != 0)
+        return false;
+    return mbr_check_membership(user, group, &member) == 0 && member != 0;
+}
+
+void peer_add_named_groups(int sock, peer_cred *out, const uint32_t *named, size_t n)
+{
+    (void)sock;
+    uuid_t user;
+    if (!out->groups_partial || mbr_uid_to_uuid((uid_t)out->uid, user) != 0)
+        return;
+    for (size_t i = 0; i < n && out->ngroups < PEER_MAX_GROUPS; i++)
+        if (!has_group(out, named[i]) && is_member(user, named[i]))
+            out->groups[out->ngroups++] = named[i];
 }

@@ -9,16 +9,25 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-/* Adds a group unless it is already listed. A peer in more groups than
- * peer_cred holds loses the excess: access is only ever granted by a
- * group, so a missing one can deny, never admit. */
-static void add_group(peer_cred *out, uint32_t gid)
+static bool has_group(const peer_cred *out, uint32_t gid)
 {
     for (size_t i = 0; i < out->ngroups; i++)
         if (out->groups[i] == gid)
-            return;
-    if (out->ngroups < PEER_MAX_GROUPS)
+            return true;
+    return false;
+}
+
+/* Adds a group unless it is already listed. A peer in more groups than
+ * the kernel's share of peer_cred loses the excess here; the groups the
+ * policy names are looked for again by peer_add_named_groups. */
+static void add_group(peer_cred *out, uint32_t gid)
+{
+    if (has_group(out, gid))
+        return;
+    if (out->ngroups < PEER_KERNEL_GROUPS)
         out->groups[out->ngroups++] = gid;
+    else
+        out->groups_partial = true;
 }
 
 /* Fills `*groups` (the caller frees it when it differs from `local`) and
@@ -79,4 +88,26 @@ int peer_credentials(int sock, peer_cred *out)
     out->gid = (uint32_t)cred.gid;
     add_group(out, out->gid);
     return add_supplementary_groups(sock, out);
+}
+
+void peer_add_named_groups(int sock, peer_cred *out, const uint32_t *named, size_t n)
+{
+    if (!out->groups_partial)
+        return;
+    gid_t local[PEER_MAX_GROUPS];
+    gid_t *groups = local;
+    size_t count = 0;
+    if (peer_groups(sock, local, PEER_MAX_GROUPS, &groups, &count) != 0)
+        return;
+    for (size_t i = 0; i < n && out->ngroups < PEER_MAX_GROUPS; i++) {
+        if (has_group(out, named[i]))
+            continue;
+        for (size_t k = 0; k < count; k++)
+            if ((uint32_t)groups[k] == named[i]) {
+                out->groups[out->ngroups++] = named[i];
+                break;
+            }
+    }
+    if (groups != local)
+        free(groups);
 }

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "activation.h"
+#include "credentials.h"
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
@@ -412,7 +413,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (c == NULL)
         return;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-        uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || peer_credentials(fd, &c->peer) != 0 ||
+        uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 || credentials_for_policy(fd, a->d->pol, &c->peer) != 0 ||
         open_reader(c, fd) != 0) {
         conn_close(c);
         return;

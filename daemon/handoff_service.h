@@ -28,4 +28,8 @@ void handoff_service_free(void);
  * never asks for something not yet offered. */
 int handoff_offer(int sock, const handoff_object *obj);
 
+/* Withdraws what handoff_offer offered under obj->nonce, when the reply
+ * that announced it could not be sent: nobody will come for it. */
+void handoff_withdraw(const handoff_object *obj);
+
 #endif

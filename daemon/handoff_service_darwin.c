@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -38,6 +39,17 @@
  * collected, which expire. */
 #define PENDING_MAX 16384
 #define OFFER_TTL_NS ((uint64_t)HANDOFF_TIMEOUT_MS * 1000000ull)
+/* The service port's queue: launchd's port has the default limit of 5
+ * messages (MACH_PORT_QLIMIT_DEFAULT, osfmk/mach/port.h), which any
+ * process that looks the name up can keep full, so honest requests wait
+ * out their 5 s and fail. MACH_PORT_QLIMIT_MAX (1024) is the most xnu
+ * allows (mach_port_set_attributes refuses more); the thread drains it in
+ * microseconds per request. */
+#define SERVICE_QLIMIT MACH_PORT_QLIMIT_MAX
+/* Refused nonces are logged at most this many times per second; the next
+ * line says how many were not. A local limit: the daemon has no shared
+ * rate-limited logging yet. */
+#define REFUSALS_LOGGED_PER_SECOND 5
 
 static struct {
     mach_port_t port; /* the receive right of the Mach service */
@@ -45,6 +57,10 @@ static struct {
     pthread_t thread;
     bool running;
     atomic_bool stopping;
+    /* The refusal log's window; only the service thread touches it. */
+    uint64_t refusals_window_ns;
+    unsigned refusals_in_window;
+    uint64_t refusals_unlogged;
 } service;
 
 static void release_right(uint32_t port, void *arg)
@@ -76,6 +92,12 @@ static int socket_peer(int sock, rendezvous_peer *out)
         return -EPROTO;
     *out = peer_of_token(&token);
     return 0;
+}
+
+void handoff_withdraw(const handoff_object *obj)
+{
+    if (service.running)
+        rendezvous_cancel(service.table, obj->nonce);
 }
 
 int handoff_offer(int sock, const handoff_object *obj)
@@ -137,6 +159,35 @@ typedef struct request_buffer {
     mach_msg_audit_trailer_t trailer;
 } request_buffer;
 
+/* One line per refusal, at most REFUSALS_LOGGED_PER_SECOND a second: a
+ * process that floods the port with bad nonces cannot flood the log. */
+static void log_refusal(const rendezvous_peer *peer, int rc)
+{
+    uint64_t now = daemon_now_ns();
+    if (now - service.refusals_window_ns >= 1000000000ull) {
+        service.refusals_window_ns = now;
+        service.refusals_in_window = 0;
+    }
+    if (service.refusals_in_window >= REFUSALS_LOGGED_PER_SECOND) {
+        service.refusals_unlogged++;
+        return;
+    }
+    service.refusals_in_window++;
+    log_info("handoff: pid %d presented %s nonce; refused (%llu refusals not logged before this)",
+             (int)peer->pid, rc == -EPERM ? "another process's" : "an unknown or expired",
+             (unsigned long long)service.refusals_unlogged);
+    service.refusals_unlogged = 0;
+}
+
+/* answer() finds the trailer where the kernel puts it: right after the
+ * message, rounded (round_msg), which must be where the struct has it; and
+ * the audit trailer must fit the buffer's room. */
+_Static_assert(offsetof(request_buffer, trailer) == round_msg(sizeof(handoff_request_msg)),
+               "the trailer follows the request");
+_Static_assert(offsetof(mach_msg_audit_trailer_t, msgh_audit) + sizeof(audit_token_t) <=
+                   sizeof(mach_msg_audit_trailer_t),
+               "the audit token is inside the trailer");
+
 static void answer(request_buffer *buf)
 {
     mach_msg_header_t *h = &buf->msg.header;
@@ -150,8 +201,7 @@ static void answer(request_buffer *buf)
     uint32_t entry;
     int rc = rendezvous_claim(service.table, buf->msg.nonce, &peer, daemon_now_ns(), &entry);
     if (rc != 0) {
-        log_info("handoff: pid %d presented %s nonce; refused", (int)peer.pid,
-                 rc == -EPERM ? "another process's" : "an unknown or expired");
+        log_refusal(&peer, rc);
         /* Destroying the reply right wakes the client with a send-once
          * notification. */
         mach_msg_destroy(h);
@@ -213,6 +263,17 @@ static int check_in_error(kern_return_t kr)
     return -ENOENT;
 }
 
+static void raise_queue_limit(mach_port_t port)
+{
+    mach_port_limits_t limits = { .mpl_qlimit = SERVICE_QLIMIT };
+    kern_return_t kr = mach_port_set_attributes(mach_task_self(), port, MACH_PORT_LIMITS_INFO,
+                                                (mach_port_info_t)&limits,
+                                                MACH_PORT_LIMITS_INFO_COUNT);
+    if (kr != KERN_SUCCESS)
+        log_warn("handoff: cannot raise the service's queue limit to %d: %s; a process that "
+                 "fills the queue delays every client", SERVICE_QLIMIT, mach_error_string(kr));
+}
+
 /* bootstrap_check_in gives the receive right of a MachServices name of our
  * launchd job; run by hand, it registers the name in the caller's
  * bootstrap namespace instead (as Chromium's rendezvous server does with
@@ -228,6 +289,7 @@ int handoff_service_start(const char *service_name)
         return check_in_error(kr);
     }
     service.port = port;
+    raise_queue_limit(port);
     service.table = rendezvous_new(PENDING_MAX, OFFER_TTL_NS, release_right, NULL);
     atomic_store(&service.stopping, false);
     int rc = service.table != NULL ? start_thread() : -ENOMEM;

@@ -1,7 +1,10 @@
 #include "log.h"
 
-#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,12 +74,66 @@ static void write_journal(log_level level, const char *text)
     fwrite(out, 1, used < sizeof out ? used : sizeof out - 1, stderr);
 }
 
+/* The log file (--log-file): its path, and when it was last compared
+ * with what fd 2 holds. The lock keeps two threads from reopening it at
+ * once; dup2 swaps the file under fd 2 atomically for every writer. */
+static struct {
+    pthread_mutex_t lock;
+    char *path;
+    time_t checked;
+} log_file = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int open_on_stderr(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int rc = fd == STDERR_FILENO ? 0 : dup2(fd, STDERR_FILENO);
+    int err = errno;
+    if (fd != STDERR_FILENO)
+        close(fd);
+    errno = err;
+    return rc < 0 ? -1 : 0;
+}
+
+int log_to_file(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL || open_on_stderr(path) != 0) {
+        free(copy);
+        return -1;
+    }
+    pthread_mutex_lock(&log_file.lock);
+    free(log_file.path);
+    log_file.path = copy;
+    log_file.checked = time(NULL);
+    pthread_mutex_unlock(&log_file.lock);
+    return 0;
+}
+
+/* newsyslog renames the file and sends no signal (flag N): the path names
+ * a new file, or none, while fd 2 still holds the old one. */
+static void follow_rotation(time_t now)
+{
+    pthread_mutex_lock(&log_file.lock);
+    if (log_file.path != NULL && now != log_file.checked) {
+        log_file.checked = now;
+        struct stat at_path, open_now;
+        bool moved = stat(log_file.path, &at_path) != 0 || fstat(STDERR_FILENO, &open_now) != 0 ||
+                     at_path.st_ino != open_now.st_ino || at_path.st_dev != open_now.st_dev;
+        if (moved)
+            open_on_stderr(log_file.path);
+    }
+    pthread_mutex_unlock(&log_file.lock);
+}
+
 static void write_stamped(log_level level, const char *text)
 {
     struct timespec now;
     struct tm tm;
     char stamp[32];
     clock_gettime(CLOCK_REALTIME, &now);
+    follow_rotation(now.tv_sec);
     gmtime_r(&now.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
     fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, now.tv_nsec / 1000000L, log_level_name(level),

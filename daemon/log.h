@@ -20,6 +20,13 @@ log_level log_get_level(void);
 int log_level_parse(const char *name);
 const char *log_level_name(log_level level);
 
+/* From now on the log goes to `path` (appended, 0640 when created)
+   instead of stderr: it becomes the process's stderr (dup2), so anything
+   written there lands in it too. Once the file at `path` is no longer the
+   one open (rotated away: renamed or removed), the next line, at most once a
+   second, opens `path` again. 0, or -1 with errno set. */
+int log_to_file(const char *path);
+
 void log_msg(log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

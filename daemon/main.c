@@ -1,10 +1,12 @@
 /* mempoold: the command line. Everything else lives in daemon.c. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config_cmd.h"
 #include "daemon.h"
+#include "log.h"
 #include "proto.h"
 
 static const char usage_text[] =
@@ -14,6 +16,8 @@ static const char usage_text[] =
     "       mempoold --help | --version\n"
     "\n"
     "  -c, --config FILE   the policy (default " MEMPOOL_DEFAULT_POLICY ")\n"
+    "  --log-file PATH     log to PATH (appended) instead of stderr, and open it\n"
+    "                      again once it is rotated away (newsyslog needs no signal)\n"
     "\n"
     "mempoold never forks: run it under systemd, launchd, or in a terminal.\n"
     "Signals: SIGTERM/SIGINT stop it (exit 0), SIGHUP reloads the policy.\n"
@@ -32,12 +36,13 @@ static const char usage_text[] =
     "and mempoold.admin.sock. A policy that moves listen.socket elsewhere needs\n"
     "MEMPOOL_SOCKET (or the path given to mempool_connect) in its clients.\n";
 
-enum { OPT_CHECK = 1000, OPT_PRINT };
+enum { OPT_CHECK = 1000, OPT_PRINT, OPT_LOG_FILE };
 
 static const struct option options[] = {
     { "config", required_argument, NULL, 'c' },
     { "check-config", required_argument, NULL, OPT_CHECK },
     { "print-config", required_argument, NULL, OPT_PRINT },
+    { "log-file", required_argument, NULL, OPT_LOG_FILE },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -56,6 +61,13 @@ int main(int argc, char **argv)
             return config_check(optarg, stdout, stderr);
         case OPT_PRINT:
             return config_print(optarg, stdout, stderr);
+        case OPT_LOG_FILE:
+            if (log_to_file(optarg) != 0) {
+                fprintf(stderr, "mempoold: cannot open the log file %s: %s\n", optarg,
+                        strerror(errno));
+                return 1;
+            }
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;

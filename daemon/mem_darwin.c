@@ -7,7 +7,13 @@
 
 #include <errno.h>
 #include <mach/mach.h>
+#include <mach/mach_vm.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/sysctl.h>
+
+#include "log.h"
 
 /* sysAllocOS */
 int mem_os_alloc(size_t n, void **out)
@@ -57,6 +63,48 @@ int mem_os_used(void *v, size_t n)
     return madvise(v, n, MADV_FREE_REUSE) == 0 ? 0 : -errno;
 }
 
+/* True when this process runs translated (Rosetta 2): sysctl.proc_translated
+ * is 1 there, 0 for a native process, absent before macOS 11 / on Intel. */
+static bool running_translated(void)
+{
+    int translated = 0;
+    size_t len = sizeof translated;
+    return sysctlbyname("sysctl.proc_translated", &translated, &len, NULL, 0) == 0 &&
+           translated == 1;
+}
+
+static void warn_if_translated(void)
+{
+    static atomic_bool checked;
+    if (atomic_exchange(&checked, true))
+        return;
+    if (running_translated())
+        log_warn("memory: running translated (Rosetta): MADV_FREE_REUSABLE does nothing here, "
+                 "so scavenged memory stays in phys_footprint until the kernel reclaims it; "
+                 "run the native build");
+}
+
+/* The entry at v has a shadow object in front of its pages: the advice
+ * could not reach them. */
+static void warn_if_shadowed(void *v)
+{
+    static atomic_bool warned;
+    mach_vm_address_t addr = (mach_vm_address_t)(uintptr_t)v;
+    mach_vm_size_t size = 0;
+    vm_region_extended_info_data_t info;
+    mach_msg_type_number_t count = VM_REGION_EXTENDED_INFO_COUNT;
+    mach_port_t object = MACH_PORT_NULL;
+    kern_return_t kr = mach_vm_region(mach_task_self(), &addr, &size, VM_REGION_EXTENDED_INFO,
+                                      (vm_region_info_t)&info, &count, &object);
+    if (kr != KERN_SUCCESS || addr > (mach_vm_address_t)(uintptr_t)v || info.shadow_depth == 0)
+        return;
+    if (!atomic_exchange(&warned, true))
+        log_warn("memory: the range at %p sits behind %u shadow object(s) (share mode %d): "
+                 "giving it back did not release its pages, and the scavenger's released "
+                 "figure overstates what went back (logged once)",
+                 v, (unsigned)info.shadow_depth, (int)info.share_mode);
+}
+
 /* sysUnusedOS: "MADV_FREE_REUSABLE is like MADV_FREE except it also
  * propagates accounting information about the process to task_info."
  * That is what takes the pages out of phys_footprint at once, instead of
@@ -75,18 +123,33 @@ int mem_os_used(void *v, size_t n)
  * the object's pages with kill_pages, for every mapper at once. Only warm
  * memory is scavenged, which no client holds; and because the pages may
  * still read as their old contents, a new owner gets them zeroed
- * (mem_need_zero_after_unused). Where the extract had to put a shadow
- * object in front (an entry marked needs_copy), the call still succeeds
- * but leaves the pages alone (kill_pages -1); they go when the block's
- * range is faulted (mem_fault). */
+ * (mem_need_zero_after_unused).
+ *
+ * When it silently does nothing: vm_map_reusable_pages works on the entry's
+ * top object only. If a shadow object sits in front of the one holding
+ * the pages (the entry was clipped and copied, or was needs_copy when the
+ * memory entry extracted it, as vm_map_copy_extract does for a
+ * copy-on-write entry), madvise still returns 0 but the pages stay
+ * (kill_pages -1 on the object below). The scavenger's "released" figure
+ * then counts bytes that did not go back. So after the advice the entry is
+ * checked with mach_vm_region (VM_REGION_EXTENDED_INFO: shadow_depth), and
+ * a shadowed one is logged (once per process). Under Rosetta the reusable
+ * advice does nothing at all; that is logged at the first call. */
 int mem_os_unused(void *v, size_t n, const mem_backing *b)
 {
     (void)b;
-    return madvise(v, n, MADV_FREE_REUSABLE) == 0 ? 0 : -errno;
+    warn_if_translated();
+    if (madvise(v, n, MADV_FREE_REUSABLE) != 0)
+        return -errno;
+    warn_if_shadowed(v);
+    return 0;
 }
 
-/* sysFaultOS: a fresh PROT_NONE mapping over the range drops its pages and
- * makes any access fault. */
+/* sysFaultOS: a fresh PROT_NONE mapping over the range makes any access
+ * fault and drops the daemon's reference to the pages. It frees them only
+ * if nothing else maps the same VM object: a client that kept its mapping
+ * of the block's memory entry keeps the pages alive (and counted in its
+ * own footprint) until it unmaps them or exits. */
 int mem_os_fault(void *v, size_t n, const mem_backing *b)
 {
     (void)b;

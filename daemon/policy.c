@@ -283,3 +283,26 @@ bool policy_admin_admits(const policy *p, uint32_t uid, const uint32_t *gids, si
     return policy_idlist_has(&p->admin_users, uid) ||
            any_group_listed(&p->admin_groups, gids, ngids);
 }
+
+static size_t add_named(const policy_idlist *list, uint32_t *out, size_t n, size_t cap)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        size_t k = 0;
+        while (k < n && k < cap && out[k] != list->ids[i])
+            k++;
+        if (k == n || k == cap) {
+            if (n < cap)
+                out[n] = list->ids[i];
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t policy_named_groups(const policy *p, uint32_t *out, size_t cap)
+{
+    size_t n = add_named(&p->admin_groups, out, 0, cap);
+    for (size_t i = 0; i < p->npools; i++)
+        n = add_named(&p->pools[i].groups, out, n, cap);
+    return n;
+}

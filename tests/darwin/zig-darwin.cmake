@@ -1,7 +1,7 @@
 # CMake toolchain for the Darwin cross-build (tests/darwin/cross-build.sh):
 # macOS on arm64 or x86_64 through `zig cc`. MEMPOOL_CROSS_BIN is the folder
 # of that target's cc/ar/ranlib wrappers, named after the Zig target
-# (e.g. .../aarch64-macos.13.0); the script writes them.
+# (e.g. .../aarch64-macos.11.0); the script writes them.
 #
 # CMAKE_SYSTEM_NAME Darwin makes CMake's APPLE true, so mempoold's
 # CMakeLists picks its *_darwin.c files as it does on a Mac.

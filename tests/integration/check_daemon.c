@@ -1,6 +1,8 @@
 /* The daemon and libmempool together: a real mempoold on a temporary
  * socket, driven from separate client processes. */
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,11 @@ static const char pools[] =
     "  - name: rootonly\n"
     "    reserve: 1GiB\n"
     "    limit: 64MiB\n"
-    "    access: { users: [root] }\n";
+    "    access: { users: [root] }\n"
+    "  - name: grouped\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    access: { users: [root], groups: [70059] }\n";
 
 static fixture fx;
 
@@ -243,6 +249,39 @@ START_TEST(access_lists_admit_and_refuse_by_uid)
     if (log != NULL)
         fclose(log);
     ck_assert_msg(logged, "the denial is logged with the uid and the pool");
+}
+END_TEST
+
+/* A member of more groups than the kernel's list in peer_cred holds (48):
+ * the group the pool names comes last, and still admits. */
+static int alloc_in_sixty_groups(void *arg)
+{
+    (void)arg;
+    gid_t groups[60];
+    for (int i = 0; i < 60; i++)
+        groups[i] = (gid_t)(70000 + i);
+    struct passwd *pw = getpwnam("nobody");
+    mempool_client *c;
+    mempool_block b;
+    if (pw == NULL || setgroups(60, groups) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        return 10;
+    if (mempool_connect(fx.socket, &c) != 0)
+        return 11;
+    if (mempool_alloc(c, "grouped", 4 * KiB, 0, &b) != 0)
+        return 12;
+    if (mempool_alloc(c, "rootonly", 4 * KiB, 0, &b) != MEMPOOL_EACCES)
+        return 13;
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(a_member_of_many_groups_is_admitted_by_the_last)
+{
+    int status = run_child(alloc_in_sixty_groups, NULL);
+    ck_assert_msg(exited_ok(status), "the client in 60 groups failed at step %d "
+                  "(10: changing groups and uid, 11: connecting, 12: grouped refused, "
+                  "13: rootonly not refused)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 END_TEST
 
@@ -476,6 +515,7 @@ int main(void)
     tcase_add_checked_fixture(root, setup, teardown);
     tcase_set_timeout(root, 120);
     tcase_add_test(root, access_lists_admit_and_refuse_by_uid);
+    tcase_add_test(root, a_member_of_many_groups_is_admitted_by_the_last);
     tcase_add_test(root, another_uid_never_sees_old_data);
     suite_add_tcase(s, root);
     return check_run(s);

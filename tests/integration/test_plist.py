@@ -4,7 +4,8 @@ the code and the install use: the socket names the daemon asks launchd for
 (daemon/activation.h), the Mach service the handoff checks in and looks up
 (common/handoff.h), the socket paths and modes of the default policy
 (conf/mempoold.yaml) and of the library's system socket (common/paths.h),
-and the installed daemon and policy paths (given by CMake).
+the installed daemon and policy paths (given by CMake), and the newsyslog
+entry that rotates the log file the daemon is told to write.
 
 Run by ctest as the `plist` test; prints one line per check and a closing
 "N passed, N failed" line, and exits non-zero on any failure."""
@@ -58,6 +59,20 @@ def check_socket(sockets, name, path, mode):
     check("Sockets.%s.SockType" % name, entry.get("SockType"), "stream")
 
 
+def check_newsyslog(path, log_file):
+    """The one entry of the newsyslog conf: the daemon's log file, owned by
+    its user, rotated without a signal (the daemon follows the rename)."""
+    with open(path, encoding="utf-8") as f:
+        entries = [l.split() for l in f if l.strip() and not l.lstrip().startswith("#")]
+    check("newsyslog: one entry", len(entries), 1)
+    fields = entries[0] if entries else [""] * 7
+    check("newsyslog: the log file", fields[0], log_file)
+    check("newsyslog: owner", fields[1], "_mempoold:_mempoold")
+    check("newsyslog: mode", fields[2], "640")
+    check("newsyslog: count and size are numbers", fields[3].isdigit() and fields[4].isdigit(), True)
+    check("newsyslog: flags say no signal", "N" in fields[6] if len(fields) > 6 else False, True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plist", required=True)
@@ -79,7 +94,11 @@ def main():
     admin_path, admin_mode = policy_socket(policy, "admin")
 
     check("Label", plist.get("Label"), "org.mempool.mempoold")
-    check("ProgramArguments", plist.get("ProgramArguments"), [args.daemon, "-c", args.policy])
+    log_file = plist.get("StandardErrorPath", "")
+    check("ProgramArguments", plist.get("ProgramArguments"),
+          [args.daemon, "-c", args.policy, "--log-file", log_file])
+    check("ProcessType", plist.get("ProcessType"), "Standard")
+    check_newsyslog(os.path.join(src, "launchd/org.mempool.mempoold.newsyslog.conf"), log_file)
     sockets = plist.get("Sockets", {})
     check("Sockets names", sorted(sockets), sorted([client_name, admin_name]))
     check_socket(sockets, client_name, client_path, client_mode)

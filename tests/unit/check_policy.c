@@ -1233,6 +1233,25 @@ static TCase *diff_case(void)
     return tc;
 }
 
+START_TEST(named_groups_are_listed_once)
+{
+    policy *p = load_ok("admin: { groups: [70001, 70002] }\n"
+                        "pools:\n"
+                        "  - { name: a, reserve: 1GiB, limit: 64MiB, access: { groups: [70002, 70003] } }\n"
+                        "  - { name: b, reserve: 1GiB, limit: 64MiB, access: { groups: [70004] } }\n");
+    uint32_t got[8];
+    ck_assert_uint_eq(policy_named_groups(p, got, 8), 4);
+    ck_assert_uint_eq(got[0], 70001);
+    ck_assert_uint_eq(got[1], 70002);
+    ck_assert_uint_eq(got[2], 70003);
+    ck_assert_uint_eq(got[3], 70004);
+    /* Cut at the cap, counted in full. */
+    ck_assert_uint_eq(policy_named_groups(p, got, 2), 4);
+    ck_assert_uint_eq(got[1], 70002);
+    policy_free(p);
+}
+END_TEST
+
 static TCase *commands_case(void)
 {
     TCase *tc = tcase_create("commands");
@@ -1242,6 +1261,7 @@ static TCase *commands_case(void)
     tcase_add_test(tc, check_config_of_a_missing_file);
     tcase_add_test(tc, print_config_output_passes_check_config);
     tcase_add_test(tc, print_config_of_an_invalid_file_exits_2);
+    tcase_add_test(tc, named_groups_are_listed_once);
     return tc;
 }
 
