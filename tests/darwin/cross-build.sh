@@ -2,7 +2,8 @@
 # Darwin cross-build: builds every library and program target of mempoold
 # for arm64 and x86_64 macOS on a Debian machine, and checks that what comes
 # out is Mach-O for the right CPU, that no source file was skipped, and that
-# the Darwin code paths import the libSystem calls they are meant to make.
+# the Darwin code paths import the libSystem calls they are meant to make,
+# and that arm64 programs and dylibs carry a code signature.
 #
 # Zig 0.11 (from the npm registry) is the cross compiler: `zig cc` ships the
 # macOS headers and libSystem stubs that a Linux machine lacks. libuv,
@@ -373,6 +374,21 @@ expect_rpath_install_name() {
     esac
 }
 
+# A program or dylib carries a code signature load command
+# (LC_CODE_SIGNATURE). On arm64 the kernel runs no unsigned code, so the
+# linker must have signed it ad hoc, as Apple's ld and Zig's do for arm64;
+# on x86_64 macOS runs unsigned code and neither linker signs by default:
+# its absence there is reported, not refused.
+expect_code_signature() {
+    if llvm-objdump --macho --private-headers "$1" | grep -q 'cmd LC_CODE_SIGNATURE$'; then
+        signature="code signature"
+    elif [ "$(macho_cpu "$target")" = arm64 ]; then
+        die "$target: $1 has no LC_CODE_SIGNATURE: an arm64 Mac would refuse to run it"
+    else
+        signature="no code signature (x86_64 runs unsigned code)"
+    fi
+}
+
 # require_imports FILE SYMBOL...: FILE (executable, object or archive) must
 # reference every SYMBOL as undefined, i.e. call into libSystem for it. This
 # is how the script notices a Darwin code path that was compiled out.
@@ -489,12 +505,14 @@ check_artifacts() {
         EXECUTABLE)
             expect_file "$path" executable
             expect_only_libsystem "$path"
-            say "$target:   program $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem" ;;
+            expect_code_signature "$path"
+            say "$target:   program $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem, $signature" ;;
         SHARED_LIBRARY | MODULE_LIBRARY)
             expect_file "$path" "dynamically linked shared library"
             expect_only_libsystem "$path"
             expect_rpath_install_name "$path"
-            say "$target:   library $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem, install name $id" ;;
+            expect_code_signature "$path"
+            say "$target:   library $(basename "$path"): $(file -bL "$path" | cut -d, -f1), links libSystem, install name $id, $signature" ;;
         esac
     done <"$INVENTORY"
 }
