@@ -106,7 +106,9 @@ int log_to_file(const char *path)
     pthread_mutex_lock(&log_file.lock);
     free(log_file.path);
     log_file.path = copy;
-    log_file.checked = time(NULL);
+    struct timespec now; /* the clock log_msg reads, not time()'s coarser one */
+    clock_gettime(CLOCK_REALTIME, &now);
+    log_file.checked = now.tv_sec;
     pthread_mutex_unlock(&log_file.lock);
     return 0;
 }

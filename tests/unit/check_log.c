@@ -44,11 +44,19 @@ static bool file_has(const char *file, const char *text)
     return found;
 }
 
-/* The rotation check runs at most once per wall-clock second. */
+/* The rotation check runs at most once per wall-clock second, read from
+ * CLOCK_REALTIME as log_msg reads it (time() may lag it by a tick). */
+static time_t realtime_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec;
+}
+
 static void next_second(void)
 {
-    time_t start = time(NULL);
-    while (time(NULL) == start) {
+    time_t start = realtime_seconds();
+    while (realtime_seconds() == start) {
         struct timespec ts = { 0, 50 * 1000000L };
         nanosleep(&ts, NULL);
     }
