@@ -74,6 +74,21 @@ check_files() {
         -o -type f -print)" ] || fail "files installed outside $PREFIX"
 }
 
+# `man mempool_alloc` after install: every function of mempool.h has its
+# page in man3 (a .so link to mempool.3 or its own), and man-db, where it
+# is installed, renders it from the installed tree.
+check_man_links() {
+    for fn in $(sed 's/^_//' "$SOURCE_DIR/client/libmempool.exports"); do
+        [ -f "$dest$MANDIR/man3/$fn.3" ] || fail "no man page for $fn: $MANDIR/man3/$fn.3"
+    done
+    if man --version 2>/dev/null | grep -q '^man '; then
+        MANWIDTH=80 man -M "$dest$MANDIR" 3 mempool_alloc >"$work/man" 2>&1 ||
+            { cat "$work/man" >&2; fail "man mempool_alloc failed in the installed tree"; }
+        grep -q 'mempool_alloc' "$work/man" && grep -q '^ATTRIBUTES' "$work/man" ||
+            fail "man mempool_alloc does not show mempool(3)"
+    fi
+}
+
 check_daemon_paths() {
     run "the installed policy check" "$dest$SBINDIR/mempoold" --check-config "$dest$SYSCONFDIR/mempoold.yaml"
     "$dest$SBINDIR/mempoold" --help | grep -qF "(default $SYSCONFDIR/mempoold.yaml)" ||
@@ -194,6 +209,7 @@ if [ "${1:-}" = units ]; then
     exit 0
 fi
 check_files
+check_man_links
 check_daemon_paths
 check_policy_kept
 build_with_pkg_config
