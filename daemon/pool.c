@@ -492,12 +492,13 @@ static uint64_t release_parts(pool *p, uint64_t max_bytes, uint64_t idle_before,
 {
     uint64_t done = 0;
     idtable *t = &p->parts;
-    size_t first = p->parts_cursor;
-    for (size_t k = 0; k < t->cap && done < max_bytes; k++) {
-        size_t i = (first + k) & (t->cap - 1);
-        if (t->keys[i] == 0)
+    size_t first = p->parts_cursor, slots = idtable_slots(t);
+    for (size_t k = 0; k < slots && done < max_bytes; k++) {
+        size_t i = (first + k) % slots;
+        void *part;
+        if (!idtable_at(t, i, NULL, &part))
             continue;
-        uint64_t got = release_warm(t->values[i], max_bytes - done, idle_before, whole_blocks);
+        uint64_t got = release_warm(part, max_bytes - done, idle_before, whole_blocks);
         done += got;
         if (got > 0)
             p->parts_cursor = i + 1;
@@ -525,17 +526,19 @@ uint64_t pool_release_warm_part(pool *p, uint64_t max_bytes, uint64_t idle_befor
 uint64_t pool_warm_bytes(const pool *p)
 {
     uint64_t bytes = p->warm.bytes;
-    for (size_t i = 0; i < p->parts.cap; i++)
-        if (p->parts.keys[i] != 0)
-            bytes += ((const pool *)p->parts.values[i])->warm.bytes;
+    void *part;
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++)
+        if (idtable_at(&p->parts, i, NULL, &part))
+            bytes += ((const pool *)part)->warm.bytes;
     return bytes;
 }
 
 uint64_t pool_warm_oldest(const pool *p)
 {
     uint64_t oldest = warm_oldest(&p->warm);
-    for (size_t i = 0; i < p->parts.cap; i++) {
-        uint64_t stamp = p->parts.keys[i] != 0 ? warm_oldest(&((pool *)p->parts.values[i])->warm) : 0;
+    void *part;
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++) {
+        uint64_t stamp = idtable_at(&p->parts, i, NULL, &part) ? warm_oldest(&((pool *)part)->warm) : 0;
         if (stamp != 0 && (oldest == 0 || stamp < oldest))
             oldest = stamp;
     }
@@ -668,9 +671,10 @@ static int pool_open(pool *p, const policy_pool *cfg, char *err, size_t errlen)
  * outlive the daemon: unmap and close, but never punch a backing here. */
 static void pool_close(pool *p)
 {
-    for (size_t i = 0; i < p->parts.cap; i++)
-        if (p->parts.keys[i] != 0) {
-            pool *part = p->parts.values[i];
+    void *any;
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++)
+        if (idtable_at(&p->parts, i, NULL, &any)) {
+            pool *part = any;
             p->set->backings -= part->shared.fd >= 0;
             pool_close(part);
             free(part);
@@ -743,9 +747,10 @@ void pool_set_apply(pool_set *s, const policy *pol)
             continue;
         s->pools[i].cfg = cfg;
         const idtable *parts = &s->pools[i].parts;
-        for (size_t k = 0; k < parts->cap; k++)
-            if (parts->keys[k] != 0)
-                ((pool *)parts->values[k])->cfg = cfg;
+        void *part;
+        for (size_t k = 0; k < idtable_slots(parts); k++)
+            if (idtable_at(parts, k, NULL, &part))
+                ((pool *)part)->cfg = cfg;
     }
 }
 
@@ -792,10 +797,11 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .huge_pages = p->cfg->huge_pages,
     };
     /* uid isolation: the parts' memory, under the pool's name. */
-    for (size_t i = 0; i < p->parts.cap; i++) {
-        const pool *part = p->parts.values[i];
-        if (p->parts.keys[i] == 0)
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++) {
+        void *any;
+        if (!idtable_at(&p->parts, i, NULL, &any))
             continue;
+        const pool *part = any;
         out->warm += part->warm.bytes;
         out->released += part->released;
         out->holders += part->holders;

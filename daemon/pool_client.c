@@ -77,11 +77,12 @@ void pool_set_uid_share(pool_set *s, uint32_t backings_permille)
 
 void pool_foreach_uid(const pool_set *s, const pool *p, pool_uid_fn *fn, void *arg)
 {
-    for (size_t i = 0; i < s->accounts.cap; i++) {
-        const uid_account *a = s->accounts.values[i];
-        if (s->accounts.keys[i] != 0)
+    void *any;
+    for (size_t i = 0; i < idtable_slots(&s->accounts); i++)
+        if (idtable_at(&s->accounts, i, NULL, &any)) {
+            const uid_account *a = any;
             fn(a->uid, a->clients, a->use[p->index], arg);
-    }
+        }
 }
 
 /* A uid's share of the block backings: a fixed fraction of the budget, so
@@ -150,8 +151,11 @@ void pool_client_free(pool_client *c, uint64_t now)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->holds.cap; i++) {
-        for (hold *h = c->holds.values[i]; c->holds.keys[i] != 0 && h != NULL;) {
+    for (size_t i = 0; i < idtable_slots(&c->holds); i++) {
+        void *first;
+        if (!idtable_at(&c->holds, i, NULL, &first))
+            continue;
+        for (hold *h = first; h != NULL;) {
             hold *next = h->next_same;
             hold_drop(c, h, now);
             h = next;

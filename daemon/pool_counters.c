@@ -81,10 +81,11 @@ typedef struct walk_sums {
 static void sum_live(const pool *p, walk_sums *w)
 {
     const idtable *t = &p->set->blocks;
-    for (size_t i = 0; i < t->cap; i++) {
-        const block *b = t->values[i];
-        if (t->keys[i] == 0 || b->pool != p)
+    for (size_t i = 0; i < idtable_slots(t); i++) {
+        void *any;
+        if (!idtable_at(t, i, NULL, &any) || ((const block *)any)->pool != p)
             continue;
+        const block *b = any;
         w->in_use += b->size;
         w->blocks++;
         w->holders += b->holders;
@@ -127,10 +128,11 @@ static bool same(const char *what, uint64_t counter, uint64_t walked, char *why,
 static bool check_parts(const pool *p, char *why, size_t len)
 {
     uint64_t in_use = 0, blocks = 0;
-    for (size_t i = 0; i < p->parts.cap; i++) {
-        const pool *part = p->parts.values[i];
-        if (p->parts.keys[i] == 0)
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++) {
+        void *any;
+        if (!idtable_at(&p->parts, i, NULL, &any))
             continue;
+        const pool *part = any;
         if (!pool_check_counters(part, why, len))
             return false;
         in_use += part->in_use;

@@ -94,10 +94,11 @@ static uint64_t sweep_one(pool *p, unsigned max_extents, bool *more)
 uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more)
 {
     uint64_t freed = sweep_one(p, max_extents, more);
-    for (size_t i = 0; i < p->parts.cap; i++) {
-        pool *part = p->parts.values[i];
-        if (p->parts.keys[i] == 0)
+    for (size_t i = 0; i < idtable_slots(&p->parts); i++) {
+        void *any;
+        if (!idtable_at(&p->parts, i, NULL, &any))
             continue;
+        pool *part = any;
         bool part_more;
         part->strays_suspected |= p->strays_suspected;
         freed += sweep_one(part, max_extents, &part_more);

@@ -462,7 +462,9 @@ START_TEST(uid_isolation_is_not_bounded_by_descriptors)
     ck_assert_int_le(settled_fd_count(&fx, root), fds + 1);
     fprintf(stderr, "hostile: nobody held %d blocks in uid isolation; daemon fds %d -> %d, "
             "mappings %d -> %d\n", n, fds, fixture_fd_count(&fx), maps_before, count_lines(maps));
-    ck_assert_int_le(count_lines(maps), maps_before + 8);
+    /* A mapping per block would be 25,000 more; a sanitizer's own
+     * allocator adds some of its own. */
+    ck_assert_int_le(count_lines(maps), maps_before + 256);
     ck_assert_uint_eq(((unsigned char *)mine.addr)[100], 0x5a);
     mempool_disconnect(root);
 }

@@ -67,19 +67,55 @@ START_TEST(shrinks_as_it_empties)
     static int v;
     for (uint64_t k = 1; k <= N; k++)
         ck_assert_int_eq(idtable_put(&t, k, &v), 0);
-    size_t full = t.cap;
-    ck_assert_uint_ge(full, 2 * N);
+    ck_assert_uint_ge(idtable_slots(&t), 2 * N);
     for (uint64_t k = 1; k <= N - 100; k++)
         ck_assert_ptr_eq(idtable_remove(&t, k), &v);
-    ck_assert_uint_le(t.cap, 1024);
+    ck_assert_uint_le(idtable_slots(&t), 2048);
     for (uint64_t k = N - 99; k <= N; k++)
         ck_assert_ptr_eq(idtable_get(&t, k), &v);
     for (uint64_t k = N - 99; k <= N; k++)
         ck_assert_ptr_eq(idtable_remove(&t, k), &v);
-    ck_assert_uint_eq(t.cap, 0);
-    ck_assert_ptr_null(t.keys);
+    ck_assert_uint_eq(idtable_slots(&t), 0);
+    ck_assert_ptr_null(t.now_keys);
+    ck_assert_ptr_null(t.old_keys);
     ck_assert_int_eq(idtable_put(&t, 7, &v), 0);
     ck_assert_ptr_eq(idtable_get(&t, 7), &v);
+    idtable_destroy(&t);
+}
+END_TEST
+
+/* Growing never rehashes the whole table in one call: while it grows,
+ * the old arrays empty a few entries per call, every key stays findable
+ * in one of the two, and a walk sees each entry exactly once. */
+START_TEST(grows_a_few_entries_per_call)
+{
+    enum { N = 1 << 16 };
+    idtable t;
+    idtable_init(&t);
+    static int v;
+    size_t resizes = 0;
+    for (uint64_t k = 1; k <= N; k++) {
+        bool resizing = t.old_cap > 0;
+        size_t old_before = t.old_count;
+        ck_assert_int_eq(idtable_put(&t, k * 7919, &v), 0);
+        if (resizing)
+            ck_assert_uint_le(old_before - t.old_count, 8); /* moved this call */
+        else if (t.old_cap > 0)
+            resizes++;
+        if (k % 1021 == 0) {
+            size_t seen = 0;
+            for (size_t i = 0; i < idtable_slots(&t); i++)
+                seen += idtable_at(&t, i, NULL, NULL);
+            ck_assert_uint_eq(seen, k);
+            for (uint64_t j = 1; j <= k; j += 31)
+                ck_assert_ptr_eq(idtable_get(&t, j * 7919), &v);
+        }
+    }
+    ck_assert_uint_ge(resizes, 8); /* from 64 slots up, each spread over calls */
+    for (uint64_t k = 1; k <= N; k++)
+        ck_assert_ptr_eq(idtable_remove(&t, k * 7919), &v);
+    ck_assert_uint_eq(t.count, 0);
+    ck_assert_uint_eq(idtable_slots(&t), 0);
     idtable_destroy(&t);
 }
 END_TEST
@@ -91,6 +127,7 @@ int main(void)
     tcase_add_test(tc, put_get_remove);
     tcase_add_test(tc, matches_a_model_under_churn);
     tcase_add_test(tc, shrinks_as_it_empties);
+    tcase_add_test(tc, grows_a_few_entries_per_call);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
