@@ -11,12 +11,17 @@
 
 #include "handoff.h"
 
+struct client_pool;
+
 typedef struct held_block {
     void *addr; /* NULL marks a free slot */
     size_t size;
     uint64_t id;
     unsigned prot;
     uint64_t epoch; /* the connection it was obtained on */
+    uint64_t backing_id;
+    struct client_pool *pool; /* allocated in block isolation: its mapping
+                                 may be kept on release; NULL otherwise */
 } held_block;
 
 /* Open addressing with linear probing, keyed by address. */

@@ -94,6 +94,7 @@ void mempool_disconnect(mempool_client *c)
     session_drop(c);
     block_table_unmap_all(&c->blocks);
     backing_table_free(&c->backings);
+    client_pools_free(&c->pools);
     pthread_mutex_unlock(&c->lock);
     session_destroy(c);
     free(c);
@@ -104,15 +105,29 @@ static int map_error(int err)
     return err == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;
 }
 
+/* A block whose backing this connection kept mapped when it released an
+ * earlier block of it (block isolation): the daemon names it, sends no
+ * descriptor, and the mapping is reused as it is. */
+static int map_kept(client_pool *pool, const proto_block_reply *r, void **addr)
+{
+    if (pool == NULL || r->offset != 0 ||
+        !client_pool_take_kept(pool, r->backing_id, (size_t)r->size, addr))
+        return MEMPOOL_EPROTO;
+    return 0;
+}
+
 /* Where the reply's block lives: its own backing, which came with the
- * frame and is closed once mapped, or a pool-wide backing this connection
- * keeps (brought by this frame or an earlier one). */
-static int map_reply(mempool_client *c, const proto_block_reply *r,
+ * frame and is closed once mapped, a mapping this connection kept, or a
+ * pool-wide backing this connection keeps (brought by this frame or an
+ * earlier one). */
+static int map_reply(mempool_client *c, client_pool *pool, const proto_block_reply *r,
                      handoff_object *obj, void **addr)
 {
     int attached = (r->backing_flags & PROTO_BACKING_ATTACHED) != 0;
     if (attached == handoff_object_empty(obj) || r->size > SIZE_MAX)
         return MEMPOOL_EPROTO;
+    if (r->backing_flags & PROTO_BACKING_KEPT)
+        return map_kept(pool, r, addr);
     if ((r->backing_flags & PROTO_BACKING_SHARED) == 0) {
         if (!attached)
             return MEMPOOL_EPROTO; /* a block's own backing comes with it */
@@ -150,17 +165,25 @@ static int collect_backing(mempool_client *c, const proto_block_reply *r,
 
 /* A block the daemon gave but this process could not map or record goes
  * straight back; if that fails, the daemon still frees it on hang-up. */
-static void give_back(mempool_client *c, uint64_t block_id)
+static void send_release(mempool_client *c, const proto_release *m)
 {
-    unsigned char payload[8];
-    session_send_oneway(c, PROTO_RELEASE, payload, proto_put_u64(payload, block_id));
+    unsigned char payload[PROTO_MAX_FRAME];
+    session_send_oneway(c, PROTO_RELEASE, payload, proto_put_release(payload, m));
 }
 
-static int record_block(mempool_client *c, const proto_block_reply *r,
+static void give_back(mempool_client *c, uint64_t block_id)
+{
+    send_release(c, &(proto_release){ .block_id = block_id });
+}
+
+static int record_block(mempool_client *c, client_pool *pool, const proto_block_reply *r,
                         void *addr, mempool_block *out)
 {
+    bool own_backing = (r->backing_flags & PROTO_BACKING_SHARED) == 0;
     held_block b = { .addr = addr, .size = (size_t)r->size,
-                     .id = r->block_id, .prot = r->prot, .epoch = c->epoch };
+                     .id = r->block_id, .prot = r->prot, .epoch = c->epoch,
+                     .backing_id = r->backing_id,
+                     .pool = own_backing && r->prot == (MEMPOOL_READ | MEMPOOL_WRITE) ? pool : NULL };
     int err = block_table_add(&c->blocks, &b);
     if (err != 0) {
         handoff_unmap(addr, b.size);
@@ -172,8 +195,12 @@ static int record_block(mempool_client *c, const proto_block_reply *r,
     return 0;
 }
 
-/* ALLOC and ATTACH: one request, a block reply, a mapping. */
-static int take_block(mempool_client *c, const session_request *rq,
+/* ALLOC and ATTACH: one request, a block reply, a mapping. `pool`: the
+ * pool's record for an ALLOC (its settings come with the reply), NULL
+ * for an ATTACH. A warm block of this uid's own that the caller did not
+ * ask DIRTY is zeroed here, through the mapping (usually a kept one, so
+ * its pages are resident: no fault, no punch). */
+static int take_block(mempool_client *c, client_pool *pool, const session_request *rq,
                       mempool_block *out)
 {
     session_reply rp;
@@ -183,10 +210,12 @@ static int take_block(mempool_client *c, const session_request *rq,
     proto_block_reply r;
     void *addr = NULL;
     err = proto_get_block_reply(rp.payload, &r);
+    if (err == 0 && pool != NULL)
+        pool->kept_max = r.kept_mappings;
     if (err == 0)
         err = collect_backing(c, &r, &rp.obj);
     if (err == 0)
-        err = map_reply(c, &r, &rp.obj, &addr);
+        err = map_reply(c, pool, &r, &rp.obj, &addr);
     handoff_object_close(&rp.obj);
     if (err == MEMPOOL_EPROTO) {
         session_drop(c); /* a daemon talking nonsense: start afresh */
@@ -196,7 +225,9 @@ static int take_block(mempool_client *c, const session_request *rq,
         give_back(c, r.block_id);
         return err;
     }
-    return record_block(c, &r, addr, out);
+    if (r.backing_flags & PROTO_BACKING_CLIENT_ZEROES)
+        memset(addr, 0, (size_t)r.size);
+    return record_block(c, pool, &r, addr, out);
 }
 
 /* Faults every page in now. Reading then writing back the same byte is
@@ -226,7 +257,8 @@ int mempool_alloc(mempool_client *c, const char *pool, size_t size,
                            .takes_object = 1 };
     rq.len = proto_put_alloc(rq.payload, &m);
     lock_client(c);
-    int err = take_block(c, &rq, out);
+    client_pool *p = client_pools_get(&c->pools, pool);
+    int err = p != NULL ? take_block(c, p, &rq, out) : MEMPOOL_ENOMEM;
     pthread_mutex_unlock(&c->lock);
     if (err == 0 && (flags & MEMPOOL_ALLOC_POPULATE))
         populate(out);
@@ -244,7 +276,7 @@ int mempool_attach(mempool_client *c, const mempool_handle *h,
                            .takes_object = 1 };
     rq.len = proto_put_handle(rq.payload, h);
     lock_client(c);
-    int err = take_block(c, &rq, out);
+    int err = take_block(c, NULL, &rq, out);
     pthread_mutex_unlock(&c->lock);
     return err;
 }
@@ -292,18 +324,40 @@ int mempool_share(mempool_client *c, const mempool_block *b, unsigned prot,
     return err;
 }
 
-/* Tells the daemon, one-way (no reply to wait for), and unmaps: this
- * process is done with the block either way. A block whose connection is
- * gone (before or during the call) was already let go of by the daemon:
- * that is success too. What the daemon cannot honour it logs and counts;
- * the library has checked locally that this connection holds the block. */
+/* A block allocated in block isolation keeps its mapping (up to the
+ * pool's kept_mappings): the daemon may grant its backing again, warm,
+ * and then names it instead of sending it. The oldest kept mapping makes
+ * room, and the daemon hears which in the same frame; when a reload cut
+ * kept_mappings, the rest go in frames of their own. */
+static bool keep_mapping(mempool_client *c, const held_block *b, proto_release *m)
+{
+    if (b->pool == NULL ||
+        !client_pool_keep(b->pool, b->backing_id, b->addr, b->size, &m->forget_backing))
+        return false;
+    m->flags |= PROTO_RELEASE_KEEP_MAPPING;
+    for (uint64_t more; (more = client_pool_trim_kept(b->pool)) != 0;)
+        send_release(c, &(proto_release){ .forget_backing = more });
+    return true;
+}
+
+/* Tells the daemon, one-way (no reply to wait for), and unmaps unless the
+ * mapping is kept: this process is done with the block either way. A
+ * block whose connection is gone (before or during the call) was already
+ * let go of by the daemon: that is success too. What the daemon cannot
+ * honour it logs and counts; the library has checked locally that this
+ * connection holds the block. */
 static int release_held(mempool_client *c, held_block *held)
 {
     held_block b = *held;
-    if (b.epoch == c->epoch)
-        give_back(c, b.id);
     block_table_remove(&c->blocks, held);
-    handoff_unmap(b.addr, b.size);
+    bool kept = false;
+    if (b.epoch == c->epoch) {
+        proto_release m = { .block_id = b.id };
+        kept = keep_mapping(c, &b, &m);
+        send_release(c, &m);
+    }
+    if (!kept)
+        handoff_unmap(b.addr, b.size);
     return 0;
 }
 
@@ -438,7 +492,7 @@ int mempool_attach_name(mempool_client *c, const char *pool, const char *name,
         return err;
     rq.len = proto_put_lookup(rq.payload, &m);
     lock_client(c);
-    err = take_block(c, &rq, out);
+    err = take_block(c, NULL, &rq, out);
     pthread_mutex_unlock(&c->lock);
     return err;
 }

@@ -141,6 +141,7 @@ static void drop_with(mempool_client *c, int status)
     /* Backing ids name backings within one connection only. */
     backing_table_clear(&c->backings);
     answer_all(c, status);
+    client_pools_drop_kept(&c->pools);
 }
 
 void session_drop(mempool_client *c) { drop_with(c, MEMPOOL_ECONNLOST); }
@@ -174,6 +175,7 @@ void session_forget_parent(mempool_client *c)
      * not have: nobody here waits for them. */
     c->pending = NULL;
     c->reader_sock = -1;
+    client_pools_drop_kept(&c->pools); /* the child's copies of them */
     c->fork_generation = forks_seen;
 }
 

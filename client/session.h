@@ -22,6 +22,7 @@
 
 #include "blocks.h"
 #include "handoff.h"
+#include "pools.h"
 #include "mempool.h"
 #include "proto.h"
 
@@ -43,6 +44,7 @@ struct mempool_client {
     uint64_t fork_generation; /* session_fork_generation() at connect */
     block_table blocks;
     backing_table backings;
+    client_pools pools;
 };
 
 typedef struct session_request {
@@ -71,7 +73,8 @@ void session_destroy(mempool_client *c);
 int session_open(mempool_client *c);
 /* Closes the connection (the daemon releases what it held) and moves to
  * the next epoch; the requests in flight fail with MEMPOOL_ECONNLOST.
- * Mapped blocks stay mapped. */
+ * Mapped blocks stay mapped; kept mappings of released blocks are
+ * unmapped (they were kept for that connection). */
 void session_drop(mempool_client *c);
 /* Sends the request and waits for its reply, connecting first if the
  * connection is down. When the daemon is found gone, a retry_safe request

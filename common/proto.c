@@ -25,7 +25,9 @@ PROTO_TYPE_MAP(PROTO_TYPE_BELOW_LIMIT)
 
 #define PROTO_ALLOC_FLAGS (MEMPOOL_ALLOC_DIRTY | MEMPOOL_ALLOC_POPULATE)
 #define PROTO_PROT_BITS (MEMPOOL_READ | MEMPOOL_WRITE)
-#define PROTO_BACKING_FLAGS (PROTO_BACKING_ATTACHED | PROTO_BACKING_SHARED)
+#define PROTO_BACKING_FLAGS                                                    \
+    (PROTO_BACKING_ATTACHED | PROTO_BACKING_SHARED | PROTO_BACKING_KEPT |      \
+     PROTO_BACKING_CLIENT_ZEROES)
 
 static const proto_entry *find_entry(uint16_t type)
 {
@@ -320,7 +322,9 @@ size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m)
     put_u32(p + 32, m->prot);
     put_u32(p + 36, m->backing_flags);
     memcpy(p + 40, m->rendezvous, PROTO_RENDEZVOUS_SIZE);
-    return 40 + PROTO_RENDEZVOUS_SIZE;
+    put_u32(p + 56, m->kept_mappings);
+    put_u32(p + 60, 0);
+    return 64;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -343,12 +347,36 @@ int proto_get_block_reply(const unsigned char *p, proto_block_reply *m)
     m->prot = get_u32(p + 32);
     m->backing_flags = get_u32(p + 36);
     memcpy(m->rendezvous, p + 40, PROTO_RENDEZVOUS_SIZE);
+    m->kept_mappings = get_u32(p + 56);
     if (m->size == 0 || (m->prot & ~PROTO_PROT_BITS) != 0 ||
         (m->prot & MEMPOOL_READ) == 0 ||
-        (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0)
+        (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0 || get_u32(p + 60) != 0)
+        return MEMPOOL_EPROTO;
+    /* A kept backing is one the client has: it never comes along too. */
+    if ((m->backing_flags & PROTO_BACKING_KEPT) &&
+        (m->backing_flags & (PROTO_BACKING_ATTACHED | PROTO_BACKING_SHARED)))
         return MEMPOOL_EPROTO;
     if ((m->backing_flags & PROTO_BACKING_ATTACHED) == 0 &&
         !all_zero(m->rendezvous, PROTO_RENDEZVOUS_SIZE))
+        return MEMPOOL_EPROTO;
+    return 0;
+}
+
+size_t proto_put_release(unsigned char *p, const proto_release *m)
+{
+    proto_put_u64(p, m->block_id);
+    proto_put_u64(p + 8, m->forget_backing);
+    put_u32(p + 16, m->flags);
+    put_u32(p + 20, 0);
+    return 24;
+}
+
+int proto_get_release(const unsigned char *p, proto_release *m)
+{
+    m->block_id = proto_get_u64(p);
+    m->forget_backing = proto_get_u64(p + 8);
+    m->flags = get_u32(p + 16);
+    if ((m->flags & ~PROTO_RELEASE_KEEP_MAPPING) != 0 || get_u32(p + 20) != 0)
         return MEMPOOL_EPROTO;
     return 0;
 }

@@ -45,7 +45,17 @@
  *      and ATTACH_NAME may wait for the name in the daemon, so replies no
  *      longer come in the order of the requests: a client matches each
  *      reply to its request by request_id (docs/protocol.md). Version 3
- *      is no longer spoken (PROTO_MIN_VERSION 4): no release shipped it. */
+ *      is no longer spoken (PROTO_MIN_VERSION 4): no release shipped it.
+ *   5  mappings that stay mapped. RELEASE grows from 8 to 24 bytes
+ *      (block_id, forget_backing, flags): KEEP_MAPPING says the client
+ *      keeps its mapping of the block's backing, forget_backing names one
+ *      it has unmapped. The block reply grows from 56 to 64 bytes
+ *      (kept_mappings, the pool's setting, and a pad); backing_flags gain
+ *      KEPT (no descriptor: reuse the mapping kept of backing_id) and
+ *      CLIENT_ZEROES (this uid's own warm block: the client zeroes it).
+ *      Block isolation's backing_id names the backing for good, not the
+ *      block. The block reply of ATTACH_NAME grows with it.
+ *      Version 4 is no longer spoken (PROTO_MIN_VERSION 5). */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -54,8 +64,8 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 4
-#define PROTO_MIN_VERSION 4
+#define PROTO_VERSION 5
+#define PROTO_MIN_VERSION 5
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
@@ -68,15 +78,15 @@
 #define PROTO_TYPE_MAP(XX)                                                     \
     /* name        num  request size  reply size (-1: never replied to) */    \
     XX(HELLO, 1, 40, 16)                                                       \
-    XX(ALLOC, 2, 80, 56)                                                       \
+    XX(ALLOC, 2, 80, 64)                                                       \
     XX(SHARE, 3, 16, 32)                                                       \
-    XX(ATTACH, 4, 32, 56)                                                      \
-    XX(RELEASE, 5, 8, -1)                                                      \
+    XX(ATTACH, 4, 32, 64)                                                      \
+    XX(RELEASE, 5, 24, -1)                                                     \
     XX(POOL_INFO, 6, 64, 80)                                                   \
     XX(PUBLISH, 7, 80, 0)                                                      \
     XX(UNPUBLISH, 8, 128, 0)                                                   \
     XX(LOOKUP, 9, 136, 32)                                                     \
-    XX(ATTACH_NAME, 10, 136, 56)
+    XX(ATTACH_NAME, 10, 136, 64)
 
 typedef enum proto_type {
 #define PROTO_TYPE_ENUM(name, num, req, rep) PROTO_##name = num,
@@ -118,10 +128,11 @@ typedef struct proto_alloc {
     uint32_t flags; /* MEMPOOL_ALLOC_* */
 } proto_alloc;
 
-/* The reply of ALLOC and ATTACH (56): where the block lies in the backing
- * that comes with the frame (or that an earlier frame brought).
+/* The reply of ALLOC and ATTACH (64): where the block lies in the backing
+ * that comes with the frame (or that an earlier frame brought, or that the
+ * client kept mapped).
  *   block_id u64, size u64, offset u64, backing_id u64, prot u32,
- *   backing_flags u32, rendezvous[16].
+ *   backing_flags u32, rendezvous[16], kept_mappings u32, pad u32.
  * rendezvous: with ATTACHED on macOS, the one-time nonce the client
  * presents to the daemon's Mach service to receive the backing; zeros on
  * Linux and whenever ATTACHED is not set. */
@@ -133,12 +144,17 @@ typedef struct proto_block_reply {
     uint32_t prot;       /* MEMPOOL_READ | MEMPOOL_WRITE */
     uint32_t backing_flags;
     unsigned char rendezvous[PROTO_RENDEZVOUS_SIZE];
+    uint32_t kept_mappings; /* the pool's: released mappings to keep */
 } proto_block_reply;
 
 /* backing_flags */
 #define PROTO_BACKING_ATTACHED 0x1u /* this frame carries the backing */
 #define PROTO_BACKING_SHARED 0x2u   /* pool isolation: one backing for many
                                        blocks; keep it mapped */
+#define PROTO_BACKING_KEPT 0x4u     /* no descriptor: the client kept a
+                                       mapping of backing_id; reuse it */
+#define PROTO_BACKING_CLIENT_ZEROES 0x8u /* warm, this uid's own, not DIRTY:
+                                            the client zeroes the block */
 
 /* SHARE request (16): block_id u64, prot u32, pad u32.
  * SHARE reply (32): the handle's bytes. */
@@ -147,8 +163,17 @@ typedef struct proto_share {
     uint32_t prot;
 } proto_share;
 
-/* ATTACH request (32): the handle's bytes. RELEASE request (8): block_id;
- * one-way, no reply. */
+/* ATTACH request (32): the handle's bytes. */
+
+/* RELEASE request (24), one-way (no reply): block_id u64 (0: none),
+ * forget_backing u64 (0: none), flags u32, pad u32. */
+typedef struct proto_release {
+    uint64_t block_id;
+    uint64_t forget_backing; /* a kept backing the client has unmapped */
+    uint32_t flags;
+} proto_release;
+
+#define PROTO_RELEASE_KEEP_MAPPING 0x1u /* the client keeps the block's mapping */
 
 /* POOL_INFO request (64): pool[64]. Reply (80): ten u64, in the order of
  * mempool_info's fields. */
@@ -214,6 +239,8 @@ size_t proto_put_alloc(unsigned char *p, const proto_alloc *m);
 int proto_get_alloc(const unsigned char *p, proto_alloc *m);
 size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m);
 int proto_get_block_reply(const unsigned char *p, proto_block_reply *m);
+size_t proto_put_release(unsigned char *p, const proto_release *m);
+int proto_get_release(const unsigned char *p, proto_release *m);
 size_t proto_put_share(unsigned char *p, const proto_share *m);
 int proto_get_share(const unsigned char *p, proto_share *m);
 size_t proto_put_handle(unsigned char *p, const mempool_handle *h);

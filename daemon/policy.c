@@ -133,7 +133,7 @@ static void load_root(policy_ctx *ctx, const ynode *root)
     if (root->kind != YNODE_MAPPING) {
         policy_report_at(ctx, root,
                          "expected a mapping of sections (listen, admin, limits, log, "
-                         "scavenger, pools), found %s", ynode_kind_name(root->kind));
+                         "scavenger, library, pools), found %s", ynode_kind_name(root->kind));
         return;
     }
     policy_walk_section(ctx, &policy_root_section, root, ctx->root, NULL);

@@ -17,6 +17,12 @@ typedef struct policy_scavenger {
     uint32_t cpu_permille;  /* share of one core, in 1/1000 (1% = 10) */
 } policy_scavenger;
 
+/* What libmempool keeps per connection, told to it in every block reply
+ * so that a reload reaches connected clients. */
+typedef struct policy_library {
+    uint32_t kept_mappings; /* block isolation: released mappings kept, 0: off */
+} policy_library;
+
 typedef enum policy_isolation {
     POLICY_ISOLATION_BLOCK = 0,
     POLICY_ISOLATION_POOL,
@@ -48,6 +54,7 @@ typedef struct policy_pool {
     policy_idlist users, groups, read_only_users;   /* uids, gids, uids */
     uint32_t max_names;     /* names published in the pool at once */
     policy_scavenger scavenger;                      /* global defaults overridden per pool */
+    policy_library library;                          /* likewise */
     int line, column;       /* where the pool's mapping starts, for messages */
     /* A size written as no whole number of pages ("500MB") is rounded to
        the page: reserve up, limit, quota and max_block down. What was
@@ -72,6 +79,7 @@ typedef struct policy {
     uint32_t max_waits_per_client;   /* lookups one connection may have waiting */
     int log_level;          /* values of log_level in daemon/log.h */
     policy_scavenger scavenger;   /* the global defaults */
+    policy_library library;       /* the global defaults */
     policy_pool *pools; size_t npools;
 } policy;
 

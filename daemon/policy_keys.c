@@ -193,6 +193,13 @@ static const policy_key scavenger_keys[] = {
       .help = "share of one core the background scavenger may use" },
 };
 
+static const policy_key library_keys[] = {
+    { .name = "kept_mappings", .type = POLICY_COUNT,
+      .offset = offsetof(policy_library, kept_mappings), .default_text = "64", .min = 0,
+      .max = 1024,
+      .help = "block isolation: mappings of released blocks a connection keeps, 0: none" },
+};
+
 static const policy_key access_keys[] = {
     { .name = "users", .type = POLICY_USERS, .offset = offsetof(policy_pool, users),
       .default_text = "*", .help = "users who may allocate and map" },
@@ -210,6 +217,8 @@ static const policy_section log_section = SECTION(log_keys, sizeof(policy), NULL
 static const policy_section scavenger_section =
     SECTION(scavenger_keys, sizeof(policy_scavenger), NULL);
 static const policy_section access_section = SECTION(access_keys, sizeof(policy_pool), NULL);
+static const policy_section library_section =
+    SECTION(library_keys, sizeof(policy_library), NULL);
 
 static void check_pool(policy_ctx *ctx, void *base, const policy_key_state *state);
 static void check_root(policy_ctx *ctx, void *base, const policy_key_state *state);
@@ -248,6 +257,9 @@ static const policy_key pool_keys[] = {
     { .name = "scavenger", .type = POLICY_SECTION, .offset = offsetof(policy_pool, scavenger),
       .aux_offset = offsetof(policy, scavenger), .section = &scavenger_section,
       .flags = POLICY_KEY_INHERITS, .help = "overrides of the global scavenger keys" },
+    { .name = "library", .type = POLICY_SECTION, .offset = offsetof(policy_pool, library),
+      .aux_offset = offsetof(policy, library), .section = &library_section,
+      .flags = POLICY_KEY_INHERITS, .help = "overrides of the global library keys" },
 };
 
 const policy_section policy_pool_section = SECTION(pool_keys, sizeof(policy_pool), check_pool);
@@ -262,6 +274,9 @@ static const policy_key root_keys[] = {
     { .name = "log", .type = POLICY_SECTION, .section = &log_section, .help = "logging" },
     { .name = "scavenger", .type = POLICY_SECTION, .offset = offsetof(policy, scavenger),
       .section = &scavenger_section, .help = "defaults for every pool" },
+    { .name = "library", .type = POLICY_SECTION, .offset = offsetof(policy, library),
+      .section = &library_section,
+      .help = "what libmempool keeps per connection; defaults for every pool" },
     { .name = "pools", .type = POLICY_POOLS, .offset = offsetof(policy, pools),
       .aux_offset = offsetof(policy, npools), .section = &policy_pool_section,
       .flags = POLICY_KEY_REQUIRED, .help = "the pools, at least one",

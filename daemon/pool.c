@@ -192,6 +192,7 @@ static int block_map_own(pool *p, block *b)
     int rc = mem_backing_new(name, b->size, &b->backing);
     if (rc != 0)
         return rc;
+    b->backing_serial = ++p->set->next_backing_serial;
     p->set->backings++;
     if ((rc = pool_map(p, b->addr, b->size, &b->backing)) == 0 &&
         (rc = mem_used(p->region, b->addr, b->size, b->size)) == 0)
@@ -242,23 +243,27 @@ static int warm_block_refill(pool *p, block *b, uint64_t prepared)
 }
 
 /* A warm block of exactly npages that only `uid` has ever held, newest
- * first (its pages are the most likely to still be in cache). A backing
- * another uid has held is never handed to this one, zeroed or not: that
- * holder may have kept its mapping and would see what comes next. The
+ * first (its pages are the most likely to still be in cache), one the
+ * allocating connection keeps mapped before any other. A backing another
+ * uid has held is never handed to this one, zeroed or not: that holder
+ * may have kept its mapping (libmempool keeps the mappings of released
+ * blocks, `kept_mappings`) and would see, and write, what comes next. The
  * part the scavenger released reads as zeros where the OS guarantees it
  * (a punched hole); elsewhere it is cleared too. */
 /* Clearing costs about a millisecond per 5 MiB resident (a punch, or a
- * memset): a larger block that must be cleared is not reused, so that one
- * client's allocation never holds every other client's requests that
- * long. A fresh backing costs the same whatever its size; the warm block
- * is left to dirty reuse or to the scavenger, which releases in slices. */
+ * memset): a larger block that the daemon must clear is not reused, so
+ * that one client's allocation never holds every other client's requests
+ * that long. A fresh backing costs the same whatever its size; the warm
+ * block is left to dirty reuse, to a client that keeps it mapped and
+ * clears it itself, or to the scavenger, which releases in slices. */
 #define POOL_CLEAR_INLINE_MAX (4u << 20)
 
-static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
+static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags,
+                         const idtable *kept, bool *client_zeroes)
 {
-    if (!(flags & MEMPOOL_ALLOC_DIRTY) && npages * p->page > POOL_CLEAR_INLINE_MAX)
-        return NULL;
-    block *b = warm_block_find(&p->warm, npages, uid);
+    bool dirty = flags & MEMPOOL_ALLOC_DIRTY;
+    bool daemon_may_clear = dirty || npages * p->page <= POOL_CLEAR_INLINE_MAX;
+    block *b = warm_block_find(&p->warm, npages, uid, kept, !daemon_may_clear);
     if (b == NULL)
         return NULL;
     uint64_t ready = b->ready_pages * p->page, prepared = b->size - ready, need;
@@ -270,10 +275,12 @@ static block *warm_reuse(pool *p, uint64_t npages, uint32_t uid, unsigned flags)
             p->released += ready;
         return NULL;
     }
-    bool dirty = flags & MEMPOOL_ALLOC_DIRTY;
-    if (!dirty)
+    /* Only this uid has held it: its client may clear it itself. */
+    *client_zeroes = !dirty && kept != NULL && idtable_get(kept, b->backing_serial) != NULL;
+    bool daemon_clears = !dirty && !*client_zeroes;
+    if (daemon_clears)
         warm_clear(&p->warm, b->addr, ready, &b->backing);
-    if (!dirty && prepared > 0 && mem_need_zero_after_unused())
+    if (daemon_clears && prepared > 0 && mem_need_zero_after_unused())
         memset(b->addr + ready, 0, prepared);
     if (!dirty)
         counters_measure(p, b);
@@ -383,8 +390,10 @@ static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **o
     return 0;
 }
 
-int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block **out)
+int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
+                   const idtable *kept, block **out, bool *client_zeroes)
 {
+    *client_zeroes = false;
     uint64_t npages = (size + p->page - 1) / p->page;
     uint64_t bytes = npages * p->page;
     if (size == 0 || npages == 0 || npages > arena_npages(p->arena))
@@ -395,7 +404,7 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags, block *
         return MEMPOOL_EIO;
     block *b = NULL;
     if (p->cfg->isolation == POLICY_ISOLATION_BLOCK)
-        b = warm_reuse(p, npages, uid, flags);
+        b = warm_reuse(p, npages, uid, flags, kept, client_zeroes);
     if (b == NULL) {
         int rc = p->cfg->isolation == POLICY_ISOLATION_BLOCK
                      ? own_block_new(p, npages, uid, &b)

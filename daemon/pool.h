@@ -41,6 +41,11 @@ typedef struct pool_grant {
     bool shared_backing; /* pool isolation: the backing serves many blocks */
     void *backing_addr;  /* the daemon's mapping of the whole backing */
     uint64_t backing_size;
+    bool kept;           /* the connection keeps this backing mapped: send
+                            no descriptor, the client reuses its mapping */
+    bool client_zeroes;  /* warm, this uid's own, not DIRTY: the client
+                            clears it through its mapping */
+    uint32_t kept_mappings; /* the pool's setting, for the client */
 } pool_grant;
 
 /* Per-pool figures, for mempool_pool_info, stats and metrics. */
@@ -114,7 +119,15 @@ int pool_alloc(pool_client *c, const char *pool_name, uint64_t size,
 int pool_share(pool_client *c, uint64_t block_id, unsigned prot,
                mempool_handle *out);
 int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out);
+/* The client lets go of a block it has unmapped. */
 int pool_release(pool_client *c, uint64_t block_id, uint64_t now);
+/* The same, but the client keeps its mapping of the block's backing
+ * (block isolation, a block it held read-write), up to the pool's
+ * kept_mappings: a later grant of that backing to this connection carries
+ * no descriptor. */
+int pool_release_keeping(pool_client *c, uint64_t block_id, uint64_t now);
+/* The client unmapped a backing it kept (0 or an unknown serial: nothing). */
+void pool_client_forget_backing(pool_client *c, uint64_t backing_id);
 int pool_client_info(const pool_client *c, const char *pool_name,
                      mempool_info *out);
 

@@ -18,6 +18,8 @@ typedef struct block {
     char *addr;             /* the daemon's mapping */
     uint64_t size;
     mem_backing backing;    /* own (block isolation) or the pool's */
+    uint64_t backing_serial; /* block isolation: names the own backing, for
+                                good (a client may keep it mapped) */
     uint32_t exposed_uid;   /* the uid of every holder so far, or MIXED */
     uint32_t holders;
     uint64_t freed_at;      /* warm blocks: when the last holder let go */

@@ -30,6 +30,9 @@ struct pool_client {
     uint64_t *use; /* per pool: bytes of every hold of this connection */
     uid_account *account; /* its uid's, shared with its other connections */
     bool *mapped_shared;  /* per pool: it was given the pool's one backing */
+    idtable kept;    /* backing serial -> its pool's index + 1: backings the
+                        client keeps mapped (block isolation) */
+    uint32_t *nkept; /* per pool: entries of `kept` */
 };
 
 /* ---- uid accounts ------------------------------------------------------------ */
@@ -116,10 +119,12 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
         return NULL;
     c->use = calloc(s->npools ? s->npools : 1, sizeof *c->use);
     c->mapped_shared = calloc(s->npools ? s->npools : 1, sizeof *c->mapped_shared);
-    c->account = c->use && c->mapped_shared ? account_get(s, uid) : NULL;
+    c->nkept = calloc(s->npools ? s->npools : 1, sizeof *c->nkept);
+    c->account = c->use && c->mapped_shared && c->nkept ? account_get(s, uid) : NULL;
     if (c->account == NULL) {
         free(c->use);
         free(c->mapped_shared);
+        free(c->nkept);
         free(c);
         return NULL;
     }
@@ -130,6 +135,7 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
     memcpy(c->gids, gids, c->ngids * sizeof *gids);
     c->max_blocks = max_blocks;
     idtable_init(&c->holds);
+    idtable_init(&c->kept);
     return c;
 }
 
@@ -166,9 +172,11 @@ void pool_client_free(pool_client *c, uint64_t now)
      * sweep looks (pool_stray.c). */
     for (size_t i = 0; i < c->set->npools; i++)
         c->set->pools[i].strays_suspected |= c->mapped_shared[i];
+    idtable_destroy(&c->kept);
     account_put(c->set, c->account);
     free(c->mapped_shared);
     free(c->use);
+    free(c->nkept);
     free(c);
 }
 
@@ -234,12 +242,15 @@ static void grant_fill(const block *b, unsigned prot, pool_grant *g)
         .offset = shared ? (uint64_t)(b->addr - p->base) : 0,
         .backing_fd = shared ? p->shared.fd : b->backing.fd,
         /* A shared backing is named by pool (or uid part) and protection,
-         * so each connection receives it once per protection. */
-        .backing_id = shared ? (1ULL << 63) | (p->backing_key << 2) | prot : b->id,
+         * so each connection receives it once per protection; a block's
+         * own backing by its serial, for good (a client may keep it mapped). */
+        .backing_id = shared ? (1ULL << 63) | (p->backing_key << 2) | prot
+                             : b->backing_serial,
         .prot = prot,
         .shared_backing = shared,
         .backing_addr = shared ? p->base : b->addr,
         .backing_size = shared ? p->cfg->reserve : b->size,
+        .kept_mappings = p->cfg->library.kept_mappings,
     };
 }
 
@@ -273,14 +284,17 @@ int pool_alloc(pool_client *c, const char *name, uint64_t size, unsigned flags,
         return MEMPOOL_EINVAL;
     int rc = check_alloc(c, p, size);
     block *b;
+    bool client_zeroes;
     if (rc != 0 || (p = pool_part_for(p, c->uid, &rc)) == NULL ||
-        (rc = pool_block_new(p, size, c->uid, flags, &b)) != 0)
+        (rc = pool_block_new(p, size, c->uid, flags, &c->kept, &b, &client_zeroes)) != 0)
         return rc;
     if ((rc = hold_add(c, b, MEMPOOL_READ | MEMPOOL_WRITE)) != 0) {
         pool_block_retire(b, now);
         return rc;
     }
     grant_fill(b, MEMPOOL_READ | MEMPOOL_WRITE, out);
+    out->kept = !out->shared_backing && idtable_get(&c->kept, b->backing_serial) != NULL;
+    out->client_zeroes = client_zeroes;
     return 0;
 }
 
@@ -392,16 +406,53 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
     return 0;
 }
 
-int pool_release(pool_client *c, uint64_t block_id, uint64_t now)
+void pool_client_forget_backing(pool_client *c, uint64_t backing_id)
+{
+    void *index = backing_id != 0 ? idtable_remove(&c->kept, backing_id) : NULL;
+    if (index != NULL)
+        c->nkept[(uintptr_t)index - 1]--;
+}
+
+/* Records that the client keeps the block's backing mapped, within the
+ * pool's kept_mappings (a client keeping more gets descriptors again).
+ * Out of memory for the table, the backing only comes with a descriptor
+ * next time. */
+static void note_kept(pool_client *c, const hold *h)
+{
+    const block *b = h->blk;
+    const pool *p = b->pool;
+    if (p->cfg->isolation != POLICY_ISOLATION_BLOCK || h->prot != (MEMPOOL_READ | MEMPOOL_WRITE) ||
+        idtable_get(&c->kept, b->backing_serial) != NULL ||
+        c->nkept[p->index] >= p->cfg->library.kept_mappings)
+        return;
+    if (idtable_put(&c->kept, b->backing_serial, (void *)(uintptr_t)(p->index + 1)) == 0)
+        c->nkept[p->index]++;
+}
+
+static int release(pool_client *c, uint64_t block_id, bool keep_mapping, uint64_t now)
 {
     hold *h = hold_find(c, block_id);
     if (h == NULL)
         return MEMPOOL_ENOBLOCK;
+    if (keep_mapping)
+        note_kept(c, h);
+    else
+        pool_client_forget_backing(c, h->blk->backing_serial);
     idtable_remove(&c->holds, block_id);
     if (h->next_same != NULL)
         idtable_put(&c->holds, block_id, h->next_same);
     hold_drop(c, h, now);
     return 0;
+}
+
+int pool_release(pool_client *c, uint64_t block_id, uint64_t now)
+{
+    return release(c, block_id, false, now);
+}
+
+int pool_release_keeping(pool_client *c, uint64_t block_id, uint64_t now)
+{
+    return release(c, block_id, true, now);
 }
 
 int pool_client_info(const pool_client *c, const char *name, mempool_info *out)

@@ -78,6 +78,7 @@ struct pool_set {
     idtable blocks;  /* id -> live block */
     idtable handles; /* first 8 handle bytes -> handle_entry */
     uint64_t next_block_id;
+    uint64_t next_backing_serial;
     pool_limit_release_fn *limit_release; /* NULL: pool_release_warm_part */
     void *limit_release_arg;
     uint64_t backings;     /* own backings open (block isolation), live or warm */
@@ -100,13 +101,18 @@ static inline bool pool_uid_is_privileged(const pool_set *s, uint32_t uid)
     return uid == 0 || uid == s->daemon_uid;
 }
 
-/* pool.c: memory. */
 /* uid isolation: the part of `p` for `uid`, made on first use; p itself
  * in the other modes. NULL with *err (MEMPOOL_ELIMIT: no descriptor left
  * for its backing; MEMPOOL_ENOMEM: no address space). */
 pool *pool_part_for(pool *p, uint32_t uid, int *err);
+/* pool.c: memory. `kept`: the backing serials the allocating connection
+ * keeps mapped (NULL: none); a warm block among them is preferred, and
+ * when the caller did not ask for DIRTY its clearing is left to that
+ * client (*client_zeroes): it is this uid's own data, zeroed by memset
+ * through the mapping the client already has, with no punch and no
+ * refault. */
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
-                   block **out);
+                   const idtable *kept, block **out, bool *client_zeroes);
 /* The last holder let go: the block turns warm (or its pages go back to
  * the pool's free runs) and its handles die. */
 void pool_block_retire(block *b, uint64_t now);

@@ -148,12 +148,27 @@ bool warm_block_push(warm_set *w, block *b, uint64_t now)
     return true;
 }
 
-block *warm_block_find(const warm_set *w, uint64_t npages, uint32_t uid)
+static bool is_kept(const idtable *kept, const block *b)
 {
-    block *b = idtable_get(&w->by_size, npages);
-    while (b != NULL && b->exposed_uid != uid)
-        b = b->size_next;
-    return b;
+    return kept != NULL && idtable_get(kept, b->backing_serial) != NULL;
+}
+
+block *warm_block_find(const warm_set *w, uint64_t npages, uint32_t uid, const idtable *kept,
+                       bool kept_only)
+{
+    block *first = NULL;
+    int scanned = 0;
+    for (block *b = idtable_get(&w->by_size, npages); b != NULL; b = b->size_next) {
+        if (b->exposed_uid != uid)
+            continue;
+        if (is_kept(kept, b))
+            return b;
+        if (first == NULL)
+            first = b;
+        if (kept == NULL || kept->count == 0 || ++scanned >= WARM_KEPT_SCAN)
+            break;
+    }
+    return kept_only ? NULL : first;
 }
 
 void warm_block_detach(warm_set *w, block *b)

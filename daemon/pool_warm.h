@@ -61,8 +61,12 @@ void warm_clear(const warm_set *w, char *v, uint64_t n, const mem_backing *bk);
 /* A block whose last holder let go turns warm, whole and Ready. false when
  * the set has no memory to track it: the caller gives it back instead. */
 bool warm_block_push(warm_set *w, block *b, uint64_t now);
-/* The newest warm block of npages pages that only `uid` has held. */
-block *warm_block_find(const warm_set *w, uint64_t npages, uint32_t uid);
+/* The newest warm block of npages pages that only `uid` has held,
+ * preferring one whose backing serial is in `kept` (NULL: none) among the
+ * first WARM_KEPT_SCAN of its size; with kept_only, only such a block. */
+#define WARM_KEPT_SCAN 64
+block *warm_block_find(const warm_set *w, uint64_t npages, uint32_t uid, const idtable *kept,
+                       bool kept_only);
 /* Takes a warm block out of the set (for reuse, or to give it back). */
 void warm_block_detach(warm_set *w, block *b);
 block *warm_block_oldest(const warm_set *w);

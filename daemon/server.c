@@ -169,8 +169,9 @@ static int export_backing(session *s, const pool_grant *g, handoff_object *obj)
 }
 
 /* Sends a block's grant: the backing goes along unless this connection
- * already has it (a shared backing is sent once per connection). An offer
- * whose reply cannot be sent is withdrawn from the rendezvous. */
+ * already has it (a shared backing is sent once per connection; a block
+ * backing the client kept mapped is named, not sent). An offer whose
+ * reply cannot be sent is withdrawn from the rendezvous. */
 static int send_grant(request *r, const pool_grant *grant)
 {
     session *s = r->s;
@@ -178,9 +179,15 @@ static int send_grant(request *r, const pool_grant *grant)
     if (g.shared_backing && g.backing_fd < 0)
         grant_per_block(&g);
     proto_block_reply m = { .block_id = g.block_id, .size = g.size, .offset = g.offset,
-                            .backing_id = g.backing_id, .prot = g.prot };
+                            .backing_id = g.backing_id, .prot = g.prot,
+                            .kept_mappings = g.kept_mappings };
     handoff_object obj = HANDOFF_OBJECT_NONE;
-    bool send_backing = !g.shared_backing || idtable_get(&s->sent_backings, g.backing_id) == NULL;
+    bool send_backing = g.shared_backing ? idtable_get(&s->sent_backings, g.backing_id) == NULL
+                                         : !g.kept;
+    if (g.kept)
+        m.backing_flags |= PROTO_BACKING_KEPT;
+    if (g.client_zeroes)
+        m.backing_flags |= PROTO_BACKING_CLIENT_ZEROES;
     if (send_backing) {
         if (export_backing(s, &g, &obj) != 0)
             return MEMPOOL_EIO;
@@ -255,13 +262,21 @@ static void release_refused(session *s, uint64_t block_id, int rc)
              (unsigned long long)block_id, mempool_err_name(rc));
 }
 
-/* One-way: nothing is sent back, whatever happens. */
+/* One-way: nothing is sent back, whatever happens (a malformed frame
+ * still ends the session). block_id 0 only forgets a kept backing. */
 static int serve_release(request *r)
 {
-    uint64_t block_id = proto_get_u64(r->payload);
-    int rc = pool_release(r->s->pc, block_id, daemon_now_ns());
+    proto_release m;
+    if (proto_get_release(r->payload, &m) != 0)
+        return MEMPOOL_EPROTO;
+    pool_client_forget_backing(r->s->pc, m.forget_backing);
+    if (m.block_id == 0)
+        return 0;
+    uint64_t now = daemon_now_ns();
+    int rc = (m.flags & PROTO_RELEASE_KEEP_MAPPING) ? pool_release_keeping(r->s->pc, m.block_id, now)
+                                                    : pool_release(r->s->pc, m.block_id, now);
     if (rc != 0)
-        release_refused(r->s, block_id, rc);
+        release_refused(r->s, m.block_id, rc);
     return 0;
 }
 

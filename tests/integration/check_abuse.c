@@ -227,7 +227,8 @@ START_TEST(unknown_pool_handle_and_block_keep_the_session)
     /* RELEASE is one-way: one the daemon cannot honour gets no reply (the
      * next reply is POOL_INFO's), is logged with the uid, and the session
      * goes on. */
-    len = proto_encode_request(frame, PROTO_RELEASE, 4, payload, proto_put_u64(payload, 12345));
+    len = proto_encode_request(frame, PROTO_RELEASE, 4, payload,
+                               proto_put_release(payload, &(proto_release){ .block_id = 12345 }));
     send_raw(fd, frame, len);
     len = proto_encode_request(frame, PROTO_POOL_INFO, 5, payload,
                                proto_put_pool_name(payload, "default"));

@@ -244,7 +244,7 @@ END_TEST
 START_TEST(yaml_root_must_be_a_mapping)
 {
     expect_errors("- a\n", "t.yaml:1:1: expected a mapping of sections (listen, admin, limits, "
-                           "log, scavenger, pools), found a list");
+                           "log, scavenger, library, pools), found a list");
 }
 END_TEST
 
@@ -285,7 +285,7 @@ START_TEST(unknown_keys_are_errors)
                   "t.yaml:3:5: pools[0].limt: unknown key; did you mean limit?");
     expect_errors("colour: red\npools: [{name: a}]\n",
                   "t.yaml:1:1: colour: unknown key; expected one of: listen, admin, limits, "
-                  "log, scavenger, pools");
+                  "log, scavenger, library, pools");
 }
 END_TEST
 

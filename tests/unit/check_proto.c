@@ -44,7 +44,8 @@ START_TEST(table_sizes_are_what_the_codecs_write)
     mempool_handle handle = { { 0 } };
     ck_assert_int_eq(proto_reply_size(PROTO_SHARE), (int)proto_put_handle(payload, &handle));
     ck_assert_int_eq(proto_request_size(PROTO_ATTACH), (int)proto_put_handle(payload, &handle));
-    ck_assert_int_eq(proto_request_size(PROTO_RELEASE), (int)proto_put_u64(payload, 7));
+    ck_assert_int_eq(proto_request_size(PROTO_RELEASE),
+                     (int)proto_put_release(payload, &(proto_release){ 0 }));
     ck_assert_int_eq(proto_reply_size(PROTO_RELEASE), -1); /* one-way */
     ck_assert_int_eq(proto_request_size(PROTO_POOL_INFO),
                      (int)proto_put_pool_name(payload, "p"));
@@ -106,21 +107,31 @@ START_TEST(alloc_and_block_reply_round_trip)
     ck_assert_uint_eq(out.size, 1ull << 40);
     ck_assert_uint_eq(out.flags, in.flags);
 
-    proto_block_reply rin = { .block_id = UINT64_MAX, .size = 65536,
+    proto_block_reply rout, rin = { .block_id = UINT64_MAX, .size = 65536,
                               .offset = 1ull << 33, .backing_id = 5,
                               .prot = MEMPOOL_READ | MEMPOOL_WRITE,
                               .backing_flags = PROTO_BACKING_ATTACHED |
-                                               PROTO_BACKING_SHARED }, rout;
+                                               PROTO_BACKING_SHARED,
+                              .kept_mappings = 64 };
     for (int i = 0; i < PROTO_RENDEZVOUS_SIZE; i++)
         rin.rendezvous[i] = (unsigned char)(0xA0 + i);
     len = proto_put_block_reply(payload, &rin);
-    /* Version 2's layout: the nonce follows backing_flags, as it is. */
-    ck_assert_uint_eq(len, 56);
+    /* The nonce follows backing_flags, as it is; kept_mappings follows. */
+    ck_assert_uint_eq(len, 64);
     ck_assert_int_eq(memcmp(payload + 40, rin.rendezvous, PROTO_RENDEZVOUS_SIZE), 0);
+    ck_assert_uint_eq(payload[56], 64);
     for (uint16_t type = PROTO_ALLOC; type <= PROTO_ATTACH; type += 2) {
         decode_ok(make_frame(type, 1, len), 1, type, len);
         ck_assert_int_eq(proto_get_block_reply(frame + PROTO_HEADER_SIZE, &rout), 0);
-        ck_assert_int_eq(memcmp(&rin, &rout, sizeof rin), 0);
+        /* Field by field: the struct has tail padding. */
+        ck_assert_uint_eq(rout.block_id, rin.block_id);
+        ck_assert_uint_eq(rout.size, rin.size);
+        ck_assert_uint_eq(rout.offset, rin.offset);
+        ck_assert_uint_eq(rout.backing_id, rin.backing_id);
+        ck_assert_uint_eq(rout.prot, rin.prot);
+        ck_assert_uint_eq(rout.backing_flags, rin.backing_flags);
+        ck_assert_int_eq(memcmp(rout.rendezvous, rin.rendezvous, PROTO_RENDEZVOUS_SIZE), 0);
+        ck_assert_uint_eq(rout.kept_mappings, rin.kept_mappings);
     }
 }
 END_TEST
@@ -143,9 +154,16 @@ START_TEST(share_attach_release_info_round_trip)
     proto_get_handle(frame + PROTO_HEADER_SIZE, &hout);
     ck_assert_int_eq(memcmp(&hin, &hout, sizeof hin), 0);
 
-    len = proto_put_u64(payload, 0x0102030405060708ull);
+    proto_release rin = { .block_id = 0x0102030405060708ull, .forget_backing = 77,
+                          .flags = PROTO_RELEASE_KEEP_MAPPING }, rout;
+    len = proto_put_release(payload, &rin);
     decode_ok(make_frame(PROTO_RELEASE, 0, len), 0, PROTO_RELEASE, len);
-    ck_assert_uint_eq(proto_get_u64(frame + PROTO_HEADER_SIZE), 0x0102030405060708ull);
+    ck_assert_int_eq(proto_get_release(frame + PROTO_HEADER_SIZE, &rout), 0);
+    ck_assert_uint_eq(rout.block_id, rin.block_id);
+    ck_assert_uint_eq(rout.forget_backing, 77);
+    ck_assert_uint_eq(rout.flags, PROTO_RELEASE_KEEP_MAPPING);
+    payload[16] = 0x80; /* an unknown flag */
+    ck_assert_int_eq(proto_get_release(payload, &rout), MEMPOOL_EPROTO);
     /* RELEASE is one-way: a success reply to it is malformed, while an
      * error reply naming it (the answer to a frame the daemon could not
      * read) still decodes. */
@@ -283,7 +301,7 @@ static void patch(size_t off, size_t width, uint64_t v)
 START_TEST(malformed_headers_are_refused)
 {
     proto_header h;
-    size_t n = make_frame(PROTO_RELEASE, 0, proto_put_u64(payload, 1));
+    size_t n = make_frame(PROTO_RELEASE, 0, proto_put_release(payload, &(proto_release){ .block_id = 1 }));
     ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), 0);
     ck_assert_int_eq(proto_decode_header(NULL, n, 0, &h), MEMPOOL_EPROTO);
     for (size_t short_len = 0; short_len < n; short_len++)
@@ -294,19 +312,19 @@ START_TEST(malformed_headers_are_refused)
 
     static const uint64_t bad_types[] = { 0, 7, 0x100, 0xFFFF };
     for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
-        make_frame(PROTO_RELEASE, 0, 8);
+        make_frame(PROTO_RELEASE, 0, 24);
         patch(2, 2, bad_types[i]);
         ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), MEMPOOL_EPROTO);
     }
     static const uint64_t bad_flags[] = { 1, 0x80000000u, 0xFFFFFFFFu };
     for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
-        make_frame(PROTO_RELEASE, 0, 8);
+        make_frame(PROTO_RELEASE, 0, 24);
         patch(4, 4, bad_flags[i]);
         ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), MEMPOOL_EPROTO);
     }
     static const uint64_t bad_lengths[] = { 0, 7, 9, 16, 0x7FFFFFFFu, 0xFFFFFFFFu };
     for (size_t i = 0; i < sizeof bad_lengths / sizeof bad_lengths[0]; i++) {
-        make_frame(PROTO_RELEASE, 0, 8);
+        make_frame(PROTO_RELEASE, 0, 24);
         patch(20, 4, bad_lengths[i]);
         ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), MEMPOOL_EPROTO);
         /* Even a buffer as long as the hostile length claims is refused. */
@@ -318,7 +336,7 @@ END_TEST
 START_TEST(versions_outside_the_range_are_refused_except_in_hello)
 {
     proto_header h;
-    size_t n = make_frame(PROTO_RELEASE, 0, 8);
+    size_t n = make_frame(PROTO_RELEASE, 0, 24);
     /* Version 1 had a 40-byte block reply; it is no longer spoken. */
     static const uint64_t bad_versions[] = { 0, PROTO_MIN_VERSION - 1, PROTO_VERSION + 1,
                                              0xFFFF };
@@ -404,11 +422,13 @@ START_TEST(payload_fields_are_checked)
     proto_block_reply br;
     proto_block_reply good = { .block_id = 1, .size = 4096, .prot = MEMPOOL_READ,
                                .backing_flags = PROTO_BACKING_ATTACHED };
-    proto_block_reply bad[] = { good, good, good, good, good };
+    proto_block_reply bad[] = { good, good, good, good, good, good };
     bad[0].size = 0;
     bad[1].prot = MEMPOOL_WRITE;
     bad[2].prot = 8 | MEMPOOL_READ;
-    bad[3].backing_flags = 4;
+    bad[3].backing_flags = 0x10;
+    /* A kept backing is the client's already: it never comes along. */
+    bad[5].backing_flags = PROTO_BACKING_KEPT | PROTO_BACKING_ATTACHED;
     /* A nonce names a backing that comes with the reply, never nothing. */
     bad[4].backing_flags = PROTO_BACKING_SHARED;
     bad[4].rendezvous[PROTO_RENDEZVOUS_SIZE - 1] = 1;
@@ -479,6 +499,7 @@ static void check_payload_canonical(const proto_header *h, int is_reply)
     proto_alloc alloc;
     proto_block_reply br;
     proto_share share;
+    proto_release release;
     mempool_info info;
     char pool[PROTO_POOL_NAME_MAX + 1];
     if (h->status != 0 || h->length == 0)
@@ -504,6 +525,10 @@ static void check_payload_canonical(const proto_header *h, int is_reply)
     case PROTO_SHARE * 2:
         if ((err = proto_get_share(p, &share)) == 0)
             n = proto_put_share(again, &share);
+        break;
+    case PROTO_RELEASE * 2:
+        if ((err = proto_get_release(p, &release)) == 0)
+            n = proto_put_release(again, &release);
         break;
     case PROTO_POOL_INFO * 2:
         if ((err = proto_get_pool_name(p, pool)) == 0)

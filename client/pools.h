@@ -1,0 +1,53 @@
+/* What the library keeps per pool for one connection: the pool's settings
+ * as the daemon last sent them, and the mappings of released blocks it
+ * keeps (block isolation), least recently used first out, so that a warm
+ * block granted again is neither mapped nor faulted afresh. Not
+ * thread-safe: the client's lock guards it. */
+#ifndef MEMPOOL_CLIENT_POOLS_H
+#define MEMPOOL_CLIENT_POOLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+typedef struct kept_mapping {
+    uint64_t backing_id;
+    void *addr;
+    size_t size;
+} kept_mapping;
+
+typedef struct client_pool {
+    char name[PROTO_POOL_NAME_MAX + 1];
+    uint32_t kept_max;    /* the pool's kept_mappings, from the last reply */
+    kept_mapping *kept;   /* oldest first */
+    size_t nkept, kept_cap;
+} client_pool;
+
+typedef struct client_pools {
+    client_pool **items;
+    size_t count, cap;
+} client_pools;
+
+/* The pool's record, made on first use; NULL when out of memory. */
+client_pool *client_pools_get(client_pools *t, const char *name);
+/* Unmaps every kept mapping of every pool (the connection they were
+ * kept for is gone); settings stay. */
+void client_pools_drop_kept(client_pools *t);
+void client_pools_free(client_pools *t);
+
+/* The kept mapping of backing_id, taken out of the pool's list: true and
+ * *addr when there is one of `size` bytes. */
+bool client_pool_take_kept(client_pool *p, uint64_t backing_id, size_t size, void **addr);
+/* Keeps a released block's mapping, most recent last. When the pool keeps
+ * kept_max already, its oldest makes room: unmapped, and its backing id
+ * put in *evicted (0 when none went). false when nothing may be kept
+ * (kept_max 0, out of memory): the caller unmaps. */
+bool client_pool_keep(client_pool *p, uint64_t backing_id, void *addr, size_t size,
+                      uint64_t *evicted);
+/* Unmaps the oldest kept mapping while the pool keeps more than kept_max;
+ * returns the backing id of the one unmapped, 0 when none was. */
+uint64_t client_pool_trim_kept(client_pool *p);
+
+#endif
