@@ -22,8 +22,8 @@ typedef union payload_struct {
     proto_alloc alloc;
     proto_block_reply block_reply;
     proto_share share;
+    proto_release release;
     mempool_handle handle;
-    uint64_t u64;
     char pool_name[PROTO_POOL_NAME_MAX + 1];
     mempool_info info;
     proto_publish publish;
@@ -37,11 +37,6 @@ typedef size_t (*put_fn)(unsigned char *p, const payload_struct *m);
 static int get_handle(const unsigned char *p, payload_struct *m)
 {
     proto_get_handle(p, &m->handle);
-    return 0;
-}
-static int get_u64(const unsigned char *p, payload_struct *m)
-{
-    m->u64 = proto_get_u64(p);
     return 0;
 }
 static int get_info(const unsigned char *p, payload_struct *m)
@@ -66,6 +61,7 @@ CODEC(share, share)
 CODEC(publish, publish)
 CODEC(unpublish, name_ref)
 CODEC(lookup, name_ref)
+CODEC(release, release)
 #undef CODEC
 static int get_pool_name(const unsigned char *p, payload_struct *m)
 {
@@ -78,10 +74,6 @@ static size_t put_pool_name(unsigned char *p, const payload_struct *m)
 static size_t put_handle(unsigned char *p, const payload_struct *m)
 {
     return proto_put_handle(p, &m->handle);
-}
-static size_t put_u64(unsigned char *p, const payload_struct *m)
-{
-    return proto_put_u64(p, m->u64);
 }
 static size_t put_info(unsigned char *p, const payload_struct *m)
 {
@@ -103,7 +95,7 @@ static const struct codec {
     { PROTO_SHARE, 1, get_handle, put_handle },
     { PROTO_ATTACH, 0, get_handle, put_handle },
     { PROTO_ATTACH, 1, get_block_reply, put_block_reply },
-    { PROTO_RELEASE, 0, get_u64, put_u64 },
+    { PROTO_RELEASE, 0, get_release, put_release },
     { PROTO_POOL_INFO, 0, get_pool_name, put_pool_name },
     { PROTO_POOL_INFO, 1, get_info, put_info },
     { PROTO_PUBLISH, 0, get_publish, put_publish },
