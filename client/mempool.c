@@ -105,14 +105,20 @@ static int map_error(int err)
     return err == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;
 }
 
+/* Kept mapping gone: a reply named a backing this connection unmapped
+ * after the request went out (another thread's release made room while
+ * this one waited, and the daemon read the request first). */
+#define KEPT_GONE 1
+
 /* A block whose backing this connection kept mapped when it released an
  * earlier block of it (block isolation): the daemon names it, sends no
  * descriptor, and the mapping is reused as it is. */
 static int map_kept(client_pool *pool, const proto_block_reply *r, void **addr)
 {
-    if (pool == NULL || r->offset != 0 ||
-        !client_pool_take_kept(pool, r->backing_id, (size_t)r->size, addr))
+    if (pool == NULL || r->offset != 0)
         return MEMPOOL_EPROTO;
+    if (!client_pool_take_kept(pool, r->backing_id, (size_t)r->size, addr))
+        return KEPT_GONE;
     return 0;
 }
 
@@ -200,8 +206,8 @@ static int record_block(mempool_client *c, client_pool *pool, const proto_block_
  * for an ATTACH. A warm block of this uid's own that the caller did not
  * ask DIRTY is zeroed here, through the mapping (usually a kept one, so
  * its pages are resident: no fault, no punch). */
-static int take_block(mempool_client *c, client_pool *pool, const session_request *rq,
-                      mempool_block *out)
+static int take_block_once(mempool_client *c, client_pool *pool, const session_request *rq,
+                           mempool_block *out)
 {
     session_reply rp;
     int err = session_call(c, rq, &rp);
@@ -228,6 +234,22 @@ static int take_block(mempool_client *c, client_pool *pool, const session_reques
     if (r.backing_flags & PROTO_BACKING_CLIENT_ZEROES)
         memset(addr, 0, (size_t)r.size);
     return record_block(c, pool, &r, addr, out);
+}
+
+/* The block granted on a kept mapping that is gone went straight back;
+ * asked again, the daemon has read that the mapping is gone and sends
+ * the backing. */
+static int take_block(mempool_client *c, client_pool *pool, const session_request *rq,
+                      mempool_block *out)
+{
+    int err = take_block_once(c, pool, rq, out);
+    if (err == KEPT_GONE)
+        err = take_block_once(c, pool, rq, out);
+    if (err == KEPT_GONE) {
+        session_drop(c); /* it named it again: not a race but nonsense */
+        err = MEMPOOL_EPROTO;
+    }
+    return err;
 }
 
 /* Faults every page in now. Reading then writing back the same byte is
