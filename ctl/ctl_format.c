@@ -294,6 +294,17 @@ static void print_pool(FILE *f, size_t max, const json_value *reply)
     print_kv_size(f, "sync_scavenged", sc, "sync_scavenged");
     time_cell(when, sizeof when, json_get_uint(sc, "last_scavenge_ms", 0));
     fprintf(f, "%-18s%s\n", "last_scavenge", when);
+    /* What each connected uid holds: what its quota counts. */
+    const json_value *uids = json_get(reply, "uids");
+    for (size_t i = 0; uids != NULL && uids->type == JSON_ARRAY && i < uids->count; i++) {
+        char bytes[CELL_MAX], label[32];
+        size_cell(bytes, uids->items[i], "bytes");
+        snprintf(label, sizeof label, "uid %llu",
+                 (unsigned long long)json_get_uint(uids->items[i], "uid", 0));
+        fprintf(f, "%-18s%s in %llu connection%s\n", label, bytes,
+                (unsigned long long)json_get_uint(uids->items[i], "clients", 0),
+                json_get_uint(uids->items[i], "clients", 0) == 1 ? "" : "s");
+    }
 }
 
 static void print_requests(FILE *f, const json_value *requests)

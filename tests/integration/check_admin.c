@@ -340,6 +340,25 @@ START_TEST(pool_and_clients_show_what_was_allocated)
     ck_assert_str_eq(json_string_value(json_object_get(me, "connected_since")), iso);
     json_decref(v);
     expect_code(ask("pool nosuchpool"), "no-such-pool");
+    /* A second connection of the same uid: each connection's bytes, and
+     * the uid's across both (what its quota counts). */
+    mempool_client *c2 = connect_or_die(&fx);
+    mempool_block a2;
+    ck_assert_int_eq(mempool_alloc(c2, "default", 1 * MiB, 0, &a2), 0);
+    json_t *pv = ask_ok("pool default");
+    json_t *uids = json_object_get(pv, "uids");
+    ck_assert_uint_eq(json_array_size(uids), 1);
+    ck_assert_uint_eq(u64(json_array_get(uids, 0), "uid"), (uint64_t)geteuid());
+    ck_assert_uint_eq(u64(json_array_get(uids, 0), "clients"), 2);
+    ck_assert_uint_eq(u64(json_array_get(uids, 0), "bytes"), 4 * MiB);
+    json_decref(pv);
+    json_t *both = ask_ok("clients");
+    for (size_t i = 0; i < 2; i++) {
+        json_t *one = json_array_get(json_object_get(both, "clients"), i);
+        ck_assert_uint_eq(u64(json_object_get(one, "uid_pools"), "default"), 4 * MiB);
+    }
+    json_decref(both);
+    mempool_disconnect(c2);
     mempool_disconnect(c);
 }
 END_TEST
