@@ -207,8 +207,6 @@ END_TEST
 /* nobody is admitted to `ro` read-only: a read-write name maps read-only. */
 START_TEST(read_only_user_gets_read_only)
 {
-    if (!running_as_root())
-        return;
     mempool_client *c = connect_or_die(&fx);
     mempool_block b;
     ck_assert_int_eq(mempool_alloc(c, "ro", 64 * KiB, 0, &b), 0);
@@ -398,8 +396,6 @@ static int nobody_is_kept_out(void *arg)
 
 START_TEST(nobody_cannot_see_or_unpublish)
 {
-    if (!running_as_root())
-        return;
     mempool_client *c = connect_or_die(&fx);
     mempool_block p, d;
     mempool_handle h;
@@ -597,6 +593,54 @@ START_TEST(admin_lists_names)
 }
 END_TEST
 
+/* One uid cannot take every name: its own limit stops it first, and the
+ * pool's limit (reloaded live) holds for every uid together. */
+static int nobody_publishes(void *arg)
+{
+    int *want = arg;
+    mempool_client *c;
+    mempool_block b;
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0 ||
+        mempool_alloc(c, "default", 4096, 0, &b) != 0)
+        return 10;
+    if (mempool_publish(c, &b, "nobodys.0", MEMPOOL_READ) != want[0] ||
+        mempool_publish(c, &b, "nobodys.1", MEMPOOL_READ) != want[1])
+        return 11;
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(names_are_limited_per_uid_and_pool)
+{
+    fixture_write_policy(&fx, "limits:\n  max_names_per_uid: 3\n"
+                              "pools:\n  - { name: default, limit: 64MiB, max_names: 4 }\n"
+                              "  - { name: shared, limit: 64MiB, isolation: pool }\n"
+                              "  - { name: private, limit: 64MiB, access: { users: [root] } }\n"
+                              "  - name: ro\n    limit: 64MiB\n"
+                              "    access: { users: [root], read_only_users: [nobody] }\n");
+    ck_assert_msg(strstr(admin("reload\n"), "\"ok\":true") != NULL, "reload refused");
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, "default", 4 * KiB, 0, &b), 0);
+    char name[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "roots.%d", i);
+        ck_assert_int_eq(mempool_publish(c, &b, name, MEMPOOL_READ), 0);
+    }
+    ck_assert_int_eq(mempool_publish(c, &b, "roots.3", MEMPOOL_READ), MEMPOOL_ELIMIT);
+    /* A replace takes the old name's place. */
+    ck_assert_int_eq(mempool_publish(c, &b, "roots.2", MEMPOOL_READ | MEMPOOL_PUBLISH_REPLACE),
+                     0);
+    /* nobody still has names of its own, until the pool is full. */
+    int want[2] = { 0, MEMPOOL_ELIMIT };
+    int status = run_child(nobody_publishes, want);
+    ck_assert_msg(exited_ok(status), "child status %d", WEXITSTATUS(status));
+    ck_assert_int_eq(mempool_unpublish(c, "default", "roots.0"), 0);
+    ck_assert_int_eq(mempool_publish(c, &b, "roots.3", MEMPOOL_READ), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -605,19 +649,24 @@ static Suite *names_suite(void)
     tcase_add_test(tc, publish_lookup_read_write);
     tcase_add_test(tc, publish_lookup_read_write_pool_isolation);
     tcase_add_test(tc, published_read_only_is_read_only);
-    tcase_add_test(tc, read_only_user_gets_read_only);
     tcase_add_test(tc, waiting_lookup_returns_on_publish);
     tcase_add_test(tc, timeout_is_not_early);
     tcase_add_test(tc, publisher_crash_removes_names);
     tcase_add_test(tc, name_follows_the_block_not_the_publisher);
     tcase_add_test(tc, exists_and_replace);
-    tcase_add_test(tc, nobody_cannot_see_or_unpublish);
     tcase_add_test(tc, hundred_waiters_wake_on_one_publish);
     tcase_add_test(tc, waiting_connection_keeps_allocating);
     tcase_add_test(tc, dead_waiter_is_dropped);
     tcase_add_test(tc, waits_per_connection_are_limited);
     tcase_add_test(tc, admin_lists_names);
     suite_add_tcase(s, tc);
+    /* A client of another uid (nobody): the test changes uid (root only). */
+    TCase *root = check_root_tcase("names_as_root");
+    tcase_add_checked_fixture(root, setup, teardown);
+    tcase_add_test(root, read_only_user_gets_read_only);
+    tcase_add_test(root, nobody_cannot_see_or_unpublish);
+    tcase_add_test(root, names_are_limited_per_uid_and_pool);
+    suite_add_tcase(s, root);
     return s;
 }
 
