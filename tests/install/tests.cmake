@@ -13,6 +13,9 @@ file(GLOB MEMPOOL_FUNCTION_PAGES ${CMAKE_SOURCE_DIR}/man/mempool_*.3)
 add_test(NAME install.man COMMAND sh ${CMAKE_SOURCE_DIR}/tests/install/check_man.sh
   ${MEMPOOL_MAN_PAGES} ${MEMPOOL_FUNCTION_PAGES} ${MEMPOOL_MAN_LINKS})
 set_tests_properties(install.man PROPERTIES SKIP_RETURN_CODE 77)
+# Every variable the code reads with getenv is in a man page's ENVIRONMENT.
+add_test(NAME install.env_documented COMMAND sh
+  ${CMAKE_SOURCE_DIR}/tests/install/check_env_documented.sh ${CMAKE_SOURCE_DIR})
 
 if(TARGET mempool)
   # libmempool exports exactly the functions of mempool.h; neither library
