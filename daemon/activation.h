@@ -11,6 +11,7 @@
 /* The names the units and the plist give the sockets. */
 #define ACTIVATION_CLIENT_SOCKET "client"
 #define ACTIVATION_ADMIN_SOCKET "admin"
+#define ACTIVATION_METRICS_SOCKET "metrics" /* TCP, optional (mempoold-metrics.socket) */
 
 typedef enum activation_state {
     ACTIVATION_READY,     /* serving: systemd READY=1 */

@@ -64,6 +64,7 @@ typedef struct admin_conn {
     unsigned writes;              /* replies whose write has not completed */
     bool eof, closing, close_after_writes;
     bool awaiting;                /* a `scavenge` the scavenger works on */
+    bool admitted;                /* counted in nadmitted */
     pool *scavenge_pool;
     struct admin_conn *prev, *next;
 } admin_conn;
@@ -76,6 +77,7 @@ struct admin {
     bool listening;
     admin_conn *conns;
     size_t nconns;
+    size_t nadmitted;  /* connections past the checks: what the limit counts */
     json_writer reply;
 };
 
@@ -145,6 +147,8 @@ static void conn_close(admin_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     a->nconns--;
+    if (c->admitted)
+        a->nadmitted--;
     if (c->reader_open)
         uv_close((uv_handle_t *)&c->reader, handle_closed);
     uv_close((uv_handle_t *)&c->idle_timer, handle_closed);
@@ -395,12 +399,13 @@ static int open_reader(admin_conn *c, int fd)
     return rc;
 }
 
-/* Is there a slot for a new connection (already counted in nconns) of
- * `uid`? The last slot is the daemon's own uid's. */
+/* Is there a slot for a new connection of `uid`? Only admitted
+ * connections count: one refused a moment ago may still be writing its
+ * error line. The last slot is the daemon's own uid's. */
 static bool slot_free(const admin *a, uint32_t uid)
 {
     size_t others_max = ADMIN_MAX_CONNECTIONS - 1;
-    return a->nconns <= (uid == (uint32_t)geteuid() ? ADMIN_MAX_CONNECTIONS : others_max);
+    return a->nadmitted < (uid == (uint32_t)geteuid() ? ADMIN_MAX_CONNECTIONS : others_max);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -421,11 +426,13 @@ static void on_connection(uv_stream_t *server, int status)
     if (!slot_free(a, c->peer.uid)) {
         log_peer(c->peer.uid, LOG_LEVEL_WARN,
                  "admin: refused uid %u (pid %d): %zu connections already",
-                 (unsigned)c->peer.uid, (int)c->peer.pid, a->nconns - 1);
+                 (unsigned)c->peer.uid, (int)c->peer.pid, a->nadmitted);
         refuse(c, "too-many-connections", "too many admin connections; try again later");
         return;
     }
     if (admits(c)) {
+        c->admitted = true;
+        a->nadmitted++;
         restart_idle_timer(c);
         log_peer(c->peer.uid, LOG_LEVEL_DEBUG, "admin: uid %u (pid %d) connected",
                  (unsigned)c->peer.uid, (int)c->peer.pid);

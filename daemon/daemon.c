@@ -18,6 +18,7 @@
 #include "listen.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics_http.h"
 #include "scavenger.h"
 #include "server.h"
 #include "sweeper.h"
@@ -28,6 +29,13 @@ uint64_t daemon_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t daemon_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Each block of a client is a descriptor while it is being handed over,
@@ -85,6 +93,9 @@ int daemon_reload(daemon_state *d, char *msg, size_t len)
 {
     activation_notify(ACTIVATION_RELOADING);
     int rc = reload_policy(d, msg, len);
+    d->last_reload_ok = rc == 0;
+    if (rc == 0)
+        d->last_reload_success_unix_ms = daemon_unix_ms();
     activation_notify(ACTIVATION_READY);
     return rc;
 }
@@ -240,6 +251,7 @@ static const daemon_module modules[] = {
     { "sweeper", sweeper_start, sweeper_stop, sweeper_release },
     { "scavenger", scavenger_start, scavenger_stop, scavenger_release },
     { "admin", admin_start, admin_stop, admin_release },
+    { "metrics", metrics_http_start, metrics_http_stop, metrics_http_release },
     { "status", status_start, status_stop, status_release },
 };
 
@@ -312,7 +324,8 @@ static int serve(daemon_state *d)
 int daemon_main(const char *policy_path)
 {
     policy_error err = { 0 };
-    daemon_state d = { .loop = uv_default_loop(), .started_ns = daemon_now_ns() };
+    daemon_state d = { .loop = uv_default_loop(), .started_ns = daemon_now_ns(),
+                       .last_reload_ok = true, .last_reload_success_unix_ms = daemon_unix_ms() };
     if (policy_load_file(policy_path, &d.pol, &err) != 0) {
         fprintf(stderr, "%s\n", err.text);
         return 2;

@@ -22,6 +22,10 @@ typedef struct daemon_state {
     int listen_fd;        /* the client socket */
     bool listen_path_owned; /* bound by us (not the service manager's) */
     uint64_t started_ns;  /* monotonic */
+    /* The outcome of the last reload (the start counts as one), for the
+     * metrics: did it apply, and when did one last apply (Unix ms). */
+    bool last_reload_ok;
+    uint64_t last_reload_success_unix_ms;
     bool stopping;
     struct admin *admin;  /* the admin socket (admin.c) */
     struct scavenger *scav; /* the scavenger (scavenger.c) */
@@ -35,6 +39,8 @@ int daemon_main(const char *policy_path);
 
 /* Monotonic nanoseconds: the clock handed to the pool and scavenger code. */
 uint64_t daemon_now_ns(void);
+/* Wall-clock milliseconds since the Unix epoch, for figures shown as dates. */
+uint64_t daemon_unix_ms(void);
 
 /* Reloads the policy file: on success the new policy is in force and 0 is
  * returned; otherwise the running policy stays and `msg` says why. `msg`

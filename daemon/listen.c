@@ -104,13 +104,17 @@ static int socket_int_option(int fd, int option, int *value)
     return getsockopt(fd, SOL_SOCKET, option, value, &len) == 0 ? 0 : -errno;
 }
 
-static int check_listening(int fd, int type)
+/* inet: an AF_INET or AF_INET6 socket (the metrics endpoint); otherwise
+ * AF_UNIX. */
+static int check_listening(int fd, bool inet, int type)
 {
-    struct sockaddr_un sa;
+    struct sockaddr_storage sa;
     socklen_t len = sizeof sa;
     int got_type = 0, accepting = 0;
     int rc = getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ? -errno : 0;
-    if (rc == 0 && sa.sun_family != AF_UNIX)
+    bool family_ok = inet ? sa.ss_family == AF_INET || sa.ss_family == AF_INET6
+                          : sa.ss_family == AF_UNIX;
+    if (rc == 0 && !family_ok)
         rc = -EPROTOTYPE;
     if (rc == 0 && (rc = socket_int_option(fd, SO_TYPE, &got_type)) == 0 && got_type != type)
         rc = -EPROTOTYPE;
@@ -119,9 +123,9 @@ static int check_listening(int fd, int type)
     return rc;
 }
 
-int listen_adopt(int fd, int type)
+static int adopt(int fd, bool inet, int type)
 {
-    int rc = check_listening(fd, type);
+    int rc = check_listening(fd, inet, type);
     if (rc == 0)
         rc = set_flags(fd);
     if (rc != 0) {
@@ -130,6 +134,10 @@ int listen_adopt(int fd, int type)
     }
     return fd;
 }
+
+int listen_adopt(int fd, int type) { return adopt(fd, false, type); }
+
+int listen_adopt_inet(int fd) { return adopt(fd, true, SOCK_STREAM); }
 
 int listen_open(const char *name, const char *path, int type, uint32_t mode, bool *bound)
 {

@@ -18,6 +18,9 @@ int listen_unix(const char *path, int type, uint32_t mode);
  * listening Unix socket of `type` (-ENOTSOCK, -EPROTOTYPE, -EINVAL: it is
  * closed then) and made non-blocking and close-on-exec. */
 int listen_adopt(int fd, int type);
+/* The same for a listening TCP socket (AF_INET or AF_INET6, SOCK_STREAM):
+ * the metrics endpoint's, handed over by the service manager. */
+int listen_adopt_inet(int fd);
 
 /* The service manager's socket called `name` (daemon/activation.h), else
  * one bound at `path`; *bound says which (only a bound path is ours to

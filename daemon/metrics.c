@@ -13,6 +13,7 @@
 
 #include "mem.h"
 #include "names.h"
+#include "process.h"
 #include "proto.h"
 #include "server.h"
 
@@ -155,6 +156,94 @@ static void write_requests(const server_stats *st, FILE *f)
     }
 }
 
+/* The message type as a label: "alloc", "pool_info"; "malformed" for 0. */
+static void type_label(uint16_t type, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", type == 0 ? "malformed" : proto_type_name(type));
+    for (char *p = buf; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+}
+
+/* Only the pairs that happened: 7 types by 17 codes would be mostly zeros. */
+static void write_request_errors(const server_stats *st, FILE *f)
+{
+    family(f, "mempool_request_errors_total", "counter",
+           "Refused requests by message type and MEMPOOL_E* code (a refused connection "
+           "is a refused hello; malformed: frames that could not be decoded).");
+    for (uint16_t t = 0; t < COUNT(st->errors); t++) {
+        for (int c = 1; c < SERVER_ERROR_CODES; c++) {
+            if (st->errors[t][c] == 0)
+                continue;
+            char type[32];
+            type_label(t, type, sizeof type);
+            fprintf(f, "mempool_request_errors_total{type=\"%s\",code=\"%s\"} ", type,
+                    mempool_err_name(-c));
+            number(f, st->errors[t][c], 0);
+        }
+    }
+}
+
+static void write_daemon_info(const daemon_state *d, FILE *f)
+{
+    family(f, "mempool_build_info", "gauge", "Always 1; the daemon's version as a label.");
+    sample(f, "mempool_build_info", "version", MEMPOOL_VERSION_STRING);
+    number(f, 1, 0);
+    family(f, "mempool_config_last_reload_successful", "gauge",
+           "1 when the last reload of the policy applied (the start counts), else 0.");
+    fputs("mempool_config_last_reload_successful ", f);
+    number(f, d->last_reload_ok ? 1 : 0, 0);
+    family(f, "mempool_config_last_reload_success_timestamp_seconds", "gauge",
+           "Unix time of the last reload that applied (or of the start).");
+    fputs("mempool_config_last_reload_success_timestamp_seconds ", f);
+    number(f, d->last_reload_success_unix_ms, 3);
+    uint64_t open, max;
+    pool_set_backings(d->pools, &open, &max);
+    family(f, "mempool_backings", "gauge",
+           "Block backings open (a descriptor and a mapping each, block isolation).");
+    fputs("mempool_backings ", f);
+    number(f, open, 0);
+    family(f, "mempool_backings_budget", "gauge",
+           "The most block backings the daemon keeps open at once (0: no limit).");
+    fputs("mempool_backings_budget ", f);
+    number(f, max, 0);
+}
+
+/* The standard process families, as Prometheus' client libraries write
+ * them; left out where the OS would not say. */
+static void write_process(FILE *f)
+{
+    process_figures p;
+    if (process_read(&p) != 0)
+        return;
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+        int decimals;
+    } families[] = {
+        { "process_cpu_seconds_total", "counter",
+          "Total user and system CPU time spent in seconds.",
+          offsetof(process_figures, cpu_ns), 9 },
+        { "process_open_fds", "gauge", "Number of open file descriptors.",
+          offsetof(process_figures, open_fds), 0 },
+        { "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+          offsetof(process_figures, max_fds), 0 },
+        { "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+          offsetof(process_figures, resident_bytes), 0 },
+        { "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+          offsetof(process_figures, virtual_bytes), 0 },
+        { "process_start_time_seconds", "gauge",
+          "Start time of the process since unix epoch in seconds.",
+          offsetof(process_figures, start_unix_ms), 3 },
+    };
+    for (size_t i = 0; i < COUNT(families); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&p + families[i].offset, sizeof v);
+        family(f, families[i].name, families[i].type, families[i].help);
+        fprintf(f, "%s ", families[i].name);
+        number(f, v, families[i].decimals);
+    }
+}
+
 static void write_clients(const daemon_state *d, FILE *f)
 {
     server_stats st = { 0 };
@@ -171,6 +260,7 @@ static void write_clients(const daemon_state *d, FILE *f)
            "One-way releases the daemon could not honour (a block the client does not hold).");
     fprintf(f, "mempool_releases_refused_total %" PRIu64 "\n", st.releases_refused);
     write_requests(&st, f);
+    write_request_errors(&st, f);
 }
 
 static void write_memory(FILE *f)
@@ -220,10 +310,12 @@ int metrics_write(const daemon_state *d, FILE *f)
     family(f, "mempool_uptime_seconds", "gauge", "Time since the daemon started.");
     fputs("mempool_uptime_seconds ", f);
     number(f, (daemon_now_ns() - d->started_ns) / 1000000, 3);
+    write_daemon_info(d, f);
     write_clients(d, f);
     write_memory(f);
     write_pools(d, stats, f);
     write_names(d, f);
+    write_process(f);
     free(stats);
     return ferror(f) ? -EIO : 0;
 }

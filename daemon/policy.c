@@ -132,7 +132,7 @@ static void load_root(policy_ctx *ctx, const ynode *root)
     }
     if (root->kind != YNODE_MAPPING) {
         policy_report_at(ctx, root,
-                         "expected a mapping of sections (listen, admin, limits, log, "
+                         "expected a mapping of sections (listen, admin, limits, log, metrics, "
                          "scavenger, library, pools), found %s", ynode_kind_name(root->kind));
         return;
     }

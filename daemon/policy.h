@@ -78,6 +78,7 @@ typedef struct policy {
     uint32_t max_names_per_uid;      /* names one uid may publish */
     uint32_t max_waits_per_client;   /* lookups one connection may have waiting */
     int log_level;          /* values of log_level in daemon/log.h */
+    char *metrics_listen;   /* "HOST:PORT" of the HTTP metrics endpoint; NULL: off */
     policy_scavenger scavenger;   /* the global defaults */
     policy_library library;       /* the global defaults */
     policy_pool *pools; size_t npools;
@@ -120,6 +121,12 @@ size_t policy_named_groups(const policy *p, uint32_t *out, size_t cap);
    page or isolation, a pool added or removed. Everything else applies live. */
 int policy_diff(const policy *old, const policy *new_, char *buf, size_t len,
                 bool *needs_restart);
+
+/* metrics.listen's "HOST:PORT", an IP literal (127.0.0.1:9464,
+   [::1]:9464): 0 with the family (AF_INET, AF_INET6), the host without
+   brackets and the port, or -EINVAL. */
+int policy_parse_address(const char *text, int *family, char *host, size_t host_len,
+                         uint16_t *port);
 
 /* --print-config: the effective policy, every default filled in, as YAML
    that loads again to an equal policy. Returns 0 or -EIO. */

@@ -105,6 +105,7 @@ typedef enum policy_type {
     POLICY_BOOL,
     POLICY_ENUM,
     POLICY_SOCKET_PATH,
+    POLICY_ADDRESS,
     POLICY_POOL_NAME,
     POLICY_PAGE,
     POLICY_USERS,

@@ -177,6 +177,12 @@ static const policy_key log_keys[] = {
       .help = "error, warn, info or debug" },
 };
 
+static const policy_key metrics_keys[] = {
+    { .name = "listen", .type = POLICY_ADDRESS, .offset = offsetof(policy, metrics_listen),
+      .default_text = "off", .flags = POLICY_KEY_RESTART,
+      .help = "HOST:PORT of the HTTP endpoint for GET /metrics, or off" },
+};
+
 static const policy_key scavenger_keys[] = {
     { .name = "interval", .type = POLICY_DURATION,
       .offset = offsetof(policy_scavenger, interval_ns), .default_text = "1s",
@@ -214,6 +220,7 @@ static const policy_section listen_section = SECTION(listen_keys, sizeof(policy)
 static const policy_section admin_section = SECTION(admin_keys, sizeof(policy), NULL);
 static const policy_section limits_section = SECTION(limits_keys, sizeof(policy), NULL);
 static const policy_section log_section = SECTION(log_keys, sizeof(policy), NULL);
+static const policy_section metrics_section = SECTION(metrics_keys, sizeof(policy), NULL);
 static const policy_section scavenger_section =
     SECTION(scavenger_keys, sizeof(policy_scavenger), NULL);
 static const policy_section access_section = SECTION(access_keys, sizeof(policy_pool), NULL);
@@ -272,6 +279,8 @@ static const policy_key root_keys[] = {
     { .name = "limits", .type = POLICY_SECTION, .section = &limits_section,
       .help = "per-daemon limits" },
     { .name = "log", .type = POLICY_SECTION, .section = &log_section, .help = "logging" },
+    { .name = "metrics", .type = POLICY_SECTION, .section = &metrics_section,
+      .help = "the Prometheus endpoint (the admin command `metrics` serves the same text)" },
     { .name = "scavenger", .type = POLICY_SECTION, .offset = offsetof(policy, scavenger),
       .section = &scavenger_section, .help = "defaults for every pool" },
     { .name = "library", .type = POLICY_SECTION, .offset = offsetof(policy, library),

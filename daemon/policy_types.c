@@ -4,6 +4,7 @@
 #include "policy_internal.h"
 #include "policy_units.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -229,6 +230,67 @@ static void release_string(const policy_key *key, void *base)
     *field = NULL;
 }
 
+/* ---- addresses: HOST:PORT or off ------------------------------------------------ */
+
+int policy_parse_address(const char *text, int *family, char *host, size_t host_len,
+                         uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) > 65535)
+        return -EINVAL;
+    size_t len = (size_t)(colon - text);
+    bool bracketed = len >= 2 && text[0] == '[' && text[len - 1] == ']';
+    if (bracketed)
+        text++, len -= 2;
+    if (len == 0 || len >= host_len)
+        return -EINVAL;
+    memcpy(host, text, len);
+    host[len] = '\0';
+    unsigned char addr[16];
+    *family = bracketed ? AF_INET6 : AF_INET;
+    if (inet_pton(*family, host, addr) != 1)
+        return -EINVAL;
+    *port = (uint16_t)strtoul(colon + 1, NULL, 10);
+    return 0;
+}
+
+/* NULL in the field is off. */
+static int parse_address(policy_ctx *ctx, const policy_key *key, const ynode *node, void *base)
+{
+    char host[64];
+    int family;
+    uint16_t port;
+    char **field = POLICY_FIELD(base, key, char *);
+    if (strcmp(node->text, "off") == 0) {
+        free(*field);
+        *field = NULL;
+        return 0;
+    }
+    if (policy_parse_address(node->text, &family, host, sizeof host, &port) != 0) {
+        policy_report_at(ctx, node,
+                         POLICY_SHOWN ": expected off or HOST:PORT with an IP address, such as "
+                         "127.0.0.1:9464 or [::1]:9464",
+                         node->text);
+        return -EINVAL;
+    }
+    char *copy = strdup(node->text);
+    if (copy == NULL)
+        return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+static void write_address(const policy_key *key, const void *base, FILE *f)
+{
+    const char *text = *POLICY_CFIELD(base, key, char *);
+    if (text == NULL)
+        fputs("off", f);
+    else
+        write_quoted(text, f);
+}
+
 static bool is_pool_name(const char *text)
 {
     size_t n = strlen(text);
@@ -416,6 +478,8 @@ static const policy_type_ops type_ops[] = {
     [POLICY_ENUM] = { "a name", YNODE_SCALAR, parse_enum, write_enum, equal_enum, NULL },
     [POLICY_SOCKET_PATH] = { "an absolute path", YNODE_SCALAR, parse_socket_path,
                              write_string, equal_string, release_string },
+    [POLICY_ADDRESS] = { "off or HOST:PORT", YNODE_SCALAR, parse_address, write_address,
+                         equal_string, release_string },
     [POLICY_POOL_NAME] = { "a pool name", YNODE_SCALAR, parse_pool_name, write_name,
                            equal_name, NULL },
     [POLICY_PAGE] = { "auto or a size such as 16KiB", YNODE_SCALAR, parse_page, write_page,

@@ -160,6 +160,12 @@ void pool_set_limit_backings(pool_set *s, uint64_t max)
     s->max_backings = max;
 }
 
+void pool_set_backings(const pool_set *s, uint64_t *open, uint64_t *max)
+{
+    *open = s->backings;
+    *max = s->max_backings;
+}
+
 static int mem_to_mempool(int rc)
 {
     return rc == -ENOMEM ? MEMPOOL_ENOMEM : MEMPOOL_EIO;

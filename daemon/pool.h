@@ -74,6 +74,8 @@ void pool_set_apply(pool_set *s, const policy *p);
 /* The most block backings (memfds, each also a mapping) the set keeps
  * open at once, live or warm; 0: no limit. */
 void pool_set_limit_backings(pool_set *s, uint64_t max);
+/* Block backings open now, and the most allowed (0: no limit). */
+void pool_set_backings(const pool_set *s, uint64_t *open, uint64_t *max);
 /* The share of those backings one uid may hold through its holds, in
  * 1/1000 (root and the daemon's uid are not held to it; instead the last
  * sixteenth of the budget is kept for them). */

@@ -249,6 +249,15 @@ static int serve_share(request *r)
     return 0;
 }
 
+/* A refused request of `type` (0: a malformed frame), for
+ * mempool_request_errors_total. */
+static void count_error(server *srv, uint16_t type, int code)
+{
+    unsigned t = type < PROTO_TYPE_LIMIT ? type : 0;
+    unsigned c = code < 0 && -code < SERVER_ERROR_CODES ? (unsigned)-code : 0;
+    srv->stats.errors[t][c]++;
+}
+
 /* A release the daemon cannot honour (a block this connection does not
  * hold: the library checks that locally, so only a broken or hostile
  * client sends one) is counted, and logged with the uid through log_peer,
@@ -256,6 +265,7 @@ static int serve_share(request *r)
 static void release_refused(session *s, uint64_t block_id, int rc)
 {
     s->srv->stats.releases_refused++;
+    count_error(s->srv, PROTO_RELEASE, rc);
     log_peer(s->cred.uid, LOG_LEVEL_WARN,
              "session %llu (pid %d, uid %u): release of block %llu refused (%s)",
              (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
@@ -589,6 +599,7 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
         rc = MEMPOOL_EPROTO;
     if (rc != 0) {
         s->srv->stats.requests[0]++;
+        count_error(s->srv, 0, rc);
         log_peer(s->cred.uid, LOG_LEVEL_INFO,
                  "session %llu (pid %d, uid %u): malformed frame (%s); closing",
                  (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
@@ -600,8 +611,10 @@ static bool serve_frame(session *s, const unsigned char *frame, size_t len)
     }
     s->srv->stats.requests[r.h.type]++;
     rc = handlers[r.h.type](&r);
-    if (rc != 0)
+    if (rc != 0) {
+        count_error(s->srv, r.h.type, rc);
         reply_error(s, &r.h, rc);
+    }
     forget_dead_blocks(s->srv);
     /* A failed HELLO or a protocol error inside a payload ends the session. */
     return !s->closing && rc != MEMPOOL_EPROTO && (rc != MEMPOOL_EVERSION);
@@ -627,6 +640,7 @@ static void session_drain(session *s, int max)
             if (n < 0) {
                 /* A truncated frame or one that came with descriptors. */
                 s->srv->stats.requests[0]++;
+                count_error(s->srv, 0, MEMPOOL_EPROTO);
                 log_peer(s->cred.uid, LOG_LEVEL_INFO,
                          "session %llu (pid %d, uid %u): bad message (%s); closing",
                          (unsigned long long)s->id, (int)s->cred.pid, (unsigned)s->cred.uid,
@@ -687,6 +701,7 @@ static void refuse(server *srv, int fd, int status)
     handoff_send(fd, frame, n, NULL);
     close(fd);
     srv->stats.refused++;
+    count_error(srv, PROTO_HELLO, status);
 }
 
 /* max_clients, less the slots kept for root and the daemon's uid (a

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "mempool.h"
 #include "proto.h"
 
 /* Serves clients on `listen_fd`, an already bound and listening socket of
@@ -16,10 +17,19 @@ int server_start(daemon_state *d, int listen_fd, server **out);
 void server_stop(server *s);
 void server_free(server *s);
 
+/* MEMPOOL_E* codes are -1 .. -(SERVER_ERROR_CODES - 1); index 0 holds
+ * any other. */
+#define SERVER_COUNT_CODE(name, num, text) +1
+enum { SERVER_ERROR_CODES = 1 MEMPOOL_ERRNO_MAP(SERVER_COUNT_CODE) };
+#undef SERVER_COUNT_CODE
+
 typedef struct server_stats {
     uint64_t clients, clients_total, refused;
     uint64_t releases_refused; /* one-way releases the daemon could not honour */
     uint64_t requests[PROTO_TYPE_LIMIT]; /* by proto_type; [0]: malformed */
+    /* Refused requests by proto_type ([0]: malformed frames) and by code
+     * (index -code); a refused connection counts as a refused HELLO. */
+    uint64_t errors[PROTO_TYPE_LIMIT][SERVER_ERROR_CODES];
 } server_stats;
 void server_get_stats(const server *s, server_stats *out);
 

@@ -27,11 +27,16 @@ debian_packages="$debian_packages python3-yaml"
 # setuptools, wheel (pip builds the package as one), numpy and pytest from
 # Debian (no package index is reached).
 debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-wheel python3-numpy python3-pytest"
+# promtool, which checks the metrics text (integration.metrics_http.promtool),
+# comes only with Debian's whole prometheus package (about 95 MB installed;
+# on a machine run by systemd its server starts too:
+# `systemctl disable --now prometheus` stops it).
+debian_packages="$debian_packages prometheus"
 
 # ---- macOS (Homebrew formulae) ------------------------------------------------
 # The compiler, make and Python come with the Command Line Tools, which
-# Homebrew itself needs.
-brew_packages="cmake pkg-config libuv libyaml check jansson socat"
+# Homebrew itself needs. Homebrew's prometheus has promtool too.
+brew_packages="cmake pkg-config libuv libyaml check jansson socat prometheus"
 
 missing_debian() {
     for p in $debian_packages "$@"; do

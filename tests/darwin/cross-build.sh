@@ -454,6 +454,8 @@ check_imports() {
         _bootstrap_check_in _mach_msg _mach_msg_destroy _mach_port_mod_refs _getsockopt \
         _pthread_create
     require_imports "$(object_of daemon/activation_launchd.c)" _launch_activate_socket
+    # process_darwin.c: the process_* metrics from libproc and getrusage.
+    require_imports "$(object_of daemon/process_darwin.c)" _proc_pidinfo _getrusage _getrlimit
     # And per program, so that a path compiled out of a link shows too: the
     # daemon exports memory and serves the rendezvous under launchd; the
     # client library fetches and maps, and carries no daemon code.

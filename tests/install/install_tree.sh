@@ -51,7 +51,9 @@ check_files() {
     for f in "$SBINDIR/mempoold" "$BINDIR/mempoolctl" "$LIBDIR/libmempool.so.$VERSION" \
         "$LIBDIR/libmempool.a" "$INCLUDEDIR/mempool.h" "$SYSCONFDIR/mempoold.yaml" \
         "$UNITDIR/mempoold.service" "$UNITDIR/mempoold.socket" \
-        "$UNITDIR/mempoold-admin.socket" "$SYSUSERSDIR/mempoold.conf" \
+        "$UNITDIR/mempoold-admin.socket" "$UNITDIR/mempoold-metrics.socket" \
+        "$UNITDIR/mempoold-textfile.service" "$UNITDIR/mempoold-textfile.timer" \
+        "$SYSUSERSDIR/mempoold.conf" \
         "$MANDIR/man3/mempool.3" "$MANDIR/man5/mempoold.yaml.5" "$MANDIR/man8/mempoold.8" \
         "$MANDIR/man8/mempoolctl.8" "$LIBDIR/pkgconfig/mempool.pc" \
         "$LIBDIR/cmake/mempool/mempoolConfig.cmake" \
@@ -97,6 +99,10 @@ check_daemon_paths() {
     grep -qx "ExecStart=$SBINDIR/mempoold -c $SYSCONFDIR/mempoold.yaml" "$service" ||
         fail "mempoold.service does not start $SBINDIR/mempoold on $SYSCONFDIR/mempoold.yaml"
     ! grep -q '@[A-Z_]*@' "$service" || fail "mempoold.service still has @VARIABLES@"
+    textfile=$dest$UNITDIR/mempoold-textfile.service
+    grep -qF "$BINDIR/mempoolctl metrics" "$textfile" ||
+        fail "mempoold-textfile.service does not run $BINDIR/mempoolctl"
+    ! grep -q '@[A-Z_]*@' "$textfile" || fail "mempoold-textfile.service still has @VARIABLES@"
 }
 
 # An edited policy stays through a reinstall.
@@ -116,10 +122,13 @@ verify_units() {
     mkdir "$work/units"
     sed "s|^ExecStart=$SBINDIR/|ExecStart=$dest$SBINDIR/|" "$dest$UNITDIR/mempoold.service" \
         >"$work/units/mempoold.service"
-    cp "$dest$UNITDIR/mempoold.socket" "$dest$UNITDIR/mempoold-admin.socket" "$work/units/"
+    cp "$dest$UNITDIR/mempoold.socket" "$dest$UNITDIR/mempoold-admin.socket" \
+        "$dest$UNITDIR/mempoold-metrics.socket" "$dest$UNITDIR/mempoold-textfile.service" \
+        "$dest$UNITDIR/mempoold-textfile.timer" "$work/units/"
     run "systemd-analyze verify" env MANPATH="$dest$MANDIR" systemd-analyze verify \
         "$work/units/mempoold.service" "$work/units/mempoold.socket" \
-        "$work/units/mempoold-admin.socket"
+        "$work/units/mempoold-admin.socket" "$work/units/mempoold-metrics.socket" \
+        "$work/units/mempoold-textfile.service" "$work/units/mempoold-textfile.timer"
     [ ! -s "$work/out" ] || { cat "$work/out" >&2; fail "systemd-analyze verify warned"; }
     echo "install_tree: systemd-analyze verify accepts the units"
 }
@@ -188,14 +197,43 @@ stop_daemon() {
     [ "$status" -eq 0 ] || { cat "$work/mempoold.log" >&2; fail "mempoold exited with $status"; }
 }
 
+# The installed mempoold-textfile.service's command, run as systemd would
+# run it ($$ is a literal $), with node_exporter's folder and the admin
+# socket moved into the work folder: the file appears whole, with no
+# temporary file left; with the daemon gone the run fails and the last
+# good file stays.
+run_textfile() {
+    mkdir -p "$work/textfile"
+    cmd=$(sed -n 's/^ExecStart=//p' "$dest$UNITDIR/mempoold-textfile.service" |
+        sed -e 's/\$\$/$/g' -e "s|/var/lib/prometheus/node-exporter|$work/textfile|" \
+            -e "s|$BINDIR/mempoolctl|$dest$BINDIR/mempoolctl -s $work/admin.sock|")
+    eval "$cmd"
+}
+
+check_textfile() {
+    run "the textfile service's command" run_textfile
+    grep -q '^mempool_build_info{version="'"$VERSION"'"} 1$' "$work/textfile/mempoold.prom" ||
+        fail "mempoold-textfile.service wrote no metrics"
+    [ "$(ls -A "$work/textfile")" = mempoold.prom ] || fail "mempoold-textfile.service left $(ls -A "$work/textfile")"
+}
+
+check_textfile_keeps_the_last_file() {
+    ! run_textfile >/dev/null 2>&1 || fail "mempoold-textfile.service succeeded without a daemon"
+    grep -q '^mempool_build_info' "$work/textfile/mempoold.prom" ||
+        fail "a failed run of mempoold-textfile.service lost the last file"
+    [ "$(ls -A "$work/textfile")" = mempoold.prom ] || fail "a failed run left $(ls -A "$work/textfile")"
+}
+
 run_clients() {
     start_daemon
+    check_textfile
     for exe in "$work/client_pkgconfig" "$work/client/client_shared" "$work/client/client_static"; do
         "$exe" "$work/mempoold.sock" >"$work/out" 2>&1 ||
             { cat "$work/out" "$work/mempoold.log" >&2; fail "$exe failed"; }
         grep -qx ok "$work/out" || fail "$exe did not say ok"
     done
     stop_daemon
+    check_textfile_keeps_the_last_file
 }
 
 if [ "${1:-}" = units ] && ! command -v systemd-analyze >/dev/null; then

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,7 +52,7 @@ typedef struct manager {
 /* What the daemon is handed: fds[i] becomes descriptor 3 + i. */
 typedef struct handover {
     int nfds;
-    int fds[2];
+    int fds[3];
     const char *names;      /* LISTEN_FDNAMES */
     bool for_another_pid;   /* LISTEN_PID names someone else */
 } handover;
@@ -153,7 +155,7 @@ static void exec_daemon(const handover *h)
     if (log < 0 || dup2(log, 2) < 0)
         _exit(126);
     /* Out of the way first: a socket to pass may already sit at 3 or 4. */
-    int high[2];
+    int high[3];
     for (int i = 0; i < h->nfds; i++)
         if ((high[i] = fcntl(h->fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
             _exit(126);
@@ -639,6 +641,68 @@ START_TEST(a_stream_that_is_not_stderr_is_not_the_journal)
 }
 END_TEST
 
+/* ---- the metrics socket (mempoold-metrics.socket) ------------------------------- */
+
+/* A listening TCP socket on 127.0.0.1 and a port the kernel picks, as
+ * systemd makes for ListenStream=127.0.0.1:9464. */
+static int tcp_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void http_get_metrics(int port, char *reply, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *get = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+    size_t used = 0;
+    for (ssize_t n; used + 1 < len && (n = read(fd, reply + used, len - 1 - used)) > 0;)
+        used += (size_t)n;
+    reply[used] = '\0';
+    close(fd);
+}
+
+START_TEST(a_metrics_socket_it_was_handed_is_served)
+{
+    int port;
+    int tcp = tcp_listener(&port);
+    handover h = { .nfds = 3, .fds = { m.admin_fd, m.client_fd, tcp },
+                   .names = "admin:client:metrics" };
+    start_daemon(&h);
+    expect_notification("READY=1");
+    char reply[65536];
+    http_get_metrics(port, reply, sizeof reply);
+    ck_assert_msg(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0, "%.200s", reply);
+    ck_assert_ptr_nonnull(strstr(reply, "\nmempool_build_info{version="));
+    assert_serves_clients(m.client_path);
+    ck_assert_int_eq(stop_daemon(), 0);
+    ck_assert(log_mentions("(activated)"));
+    close(tcp);
+}
+END_TEST
+
+/* A Unix socket where the TCP one belongs is refused at start. */
+START_TEST(a_metrics_socket_that_is_not_tcp_is_refused)
+{
+    handover h = { .nfds = 3, .fds = { m.admin_fd, m.client_fd, m.admin_fd },
+                   .names = "admin:client:metrics" };
+    ck_assert_int_eq(exit_status_of_start(&h), 1);
+    ck_assert(log_mentions("metrics: the socket from the service manager"));
+}
+END_TEST
+
 static Suite *activation_suite(void)
 {
     Suite *s = suite_create("activation");
@@ -657,6 +721,8 @@ static Suite *activation_suite(void)
     tcase_add_test(running, a_watchdog_meant_for_another_process_is_not_pinged);
     tcase_add_test(running, journal_lines_carry_their_priority);
     tcase_add_test(running, a_stream_that_is_not_stderr_is_not_the_journal);
+    tcase_add_test(running, a_metrics_socket_it_was_handed_is_served);
+    tcase_add_test(running, a_metrics_socket_that_is_not_tcp_is_refused);
     suite_add_tcase(s, running);
     TCase *same = tcase_create("policy paths are the handed sockets");
     tcase_add_checked_fixture(same, setup_same_paths, teardown);

@@ -234,6 +234,8 @@ START_TEST(the_daemons_uid_keeps_an_admin_slot)
     ck_assert_int_lt(admitted, IDLE_CONNECTIONS); /* the rest were refused */
     char reply[65536];
     admin_ask("stats\n", reply, sizeof reply);
+    if (strncmp(reply, "{\"ok\":true", 10) != 0)
+        fixture_dump_log(&fx);
     ck_assert_msg(strncmp(reply, "{\"ok\":true", 10) == 0, "stats as root: %.200s", reply);
     close(hold[1]);
     int status;

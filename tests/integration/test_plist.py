@@ -7,6 +7,11 @@ the code and the install use: the socket names the daemon asks launchd for
 the installed daemon and policy paths (given by CMake), and the newsyslog
 entry that rotates the log file the daemon is told to write.
 
+
+the optional metrics socket (commented out; checked as an administrator
+would enable it),
+and the installed daemon and policy paths (given by CMake).
+
 Run by ctest as the `plist` test; prints one line per check and a closing
 "N passed, N failed" line, and exits non-zero on any failure."""
 
@@ -73,6 +78,30 @@ def check_newsyslog(path, log_file):
     check("newsyslog: flags say no signal", "N" in fields[6] if len(fields) > 6 else False, True)
 
 
+def enable_metrics(text):
+    """The plist as an administrator makes it after following the comment
+    of the metrics socket: its first three lines and its last one deleted."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if "<!-- metrics:" in l), None)
+    end = next((i for i, l in enumerate(lines) if "end of metrics -->" in l), None)
+    if start is None or end is None or end < start + 3:
+        sys.exit("test_plist: no commented metrics socket in the plist")
+    return "".join(lines[:start] + lines[start + 3:end] + lines[end + 1:])
+
+
+def check_metrics_socket(plist_text, metrics_name):
+    plist = plistlib.loads(enable_metrics(plist_text).encode(), fmt=plistlib.FMT_XML)
+    entry = plist.get("Sockets", {}).get(metrics_name, {})
+    check("metrics enabled: Sockets.%s.SockNodeName" % metrics_name, entry.get("SockNodeName"),
+          "127.0.0.1")
+    # launchd takes the port as a string (a service name or a number).
+    check("metrics enabled: Sockets.%s.SockServiceName" % metrics_name,
+          entry.get("SockServiceName"), "9464")
+    check("metrics enabled: Sockets.%s.SockFamily" % metrics_name, entry.get("SockFamily"), "IPv4")
+    check("metrics enabled: Sockets.%s.SockType" % metrics_name, entry.get("SockType"), "stream")
+    check("metrics enabled: the other sockets stay", len(plist.get("Sockets", {})), 3)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plist", required=True)
@@ -83,10 +112,13 @@ def main():
     src = args.source_dir
 
     with open(args.plist, "rb") as f:
-        plist = plistlib.load(f, fmt=plistlib.FMT_XML)
+        plist_text = f.read().decode("utf-8")
+    plist = plistlib.loads(plist_text.encode(), fmt=plistlib.FMT_XML)
 
     client_name = c_string_define(os.path.join(src, "daemon/activation.h"), "ACTIVATION_CLIENT_SOCKET")
     admin_name = c_string_define(os.path.join(src, "daemon/activation.h"), "ACTIVATION_ADMIN_SOCKET")
+    metrics_name = c_string_define(os.path.join(src, "daemon/activation.h"),
+                                   "ACTIVATION_METRICS_SOCKET")
     mach_service = c_string_define(os.path.join(src, "common/handoff.h"), "MEMPOOL_MACH_SERVICE")
     socket_file = c_string_define(os.path.join(src, "common/paths.h"), "MEMPOOL_SOCKET_FILE")
     policy = os.path.join(src, "conf/mempoold.yaml")
@@ -107,6 +139,7 @@ def main():
     # set, is the one launchd makes.
     check("client socket is the library's system socket",
           sockets.get(client_name, {}).get("SockPathName"), "/var/run/" + socket_file)
+    check_metrics_socket(plist_text, metrics_name)
     check("MachServices", plist.get("MachServices"), {mach_service: True})
     check("KeepAlive", plist.get("KeepAlive"), True)
     check("RunAtLoad", plist.get("RunAtLoad"), True)

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ END_TEST
 START_TEST(yaml_root_must_be_a_mapping)
 {
     expect_errors("- a\n", "t.yaml:1:1: expected a mapping of sections (listen, admin, limits, "
-                           "log, scavenger, library, pools), found a list");
+                           "log, metrics, scavenger, library, pools), found a list");
 }
 END_TEST
 
@@ -285,7 +286,7 @@ START_TEST(unknown_keys_are_errors)
                   "t.yaml:3:5: pools[0].limt: unknown key; did you mean limit?");
     expect_errors("colour: red\npools: [{name: a}]\n",
                   "t.yaml:1:1: colour: unknown key; expected one of: listen, admin, limits, "
-                  "log, scavenger, library, pools");
+                  "log, metrics, scavenger, library, pools");
 }
 END_TEST
 
@@ -345,6 +346,12 @@ START_TEST(durations_and_shares_out_of_range)
     expect_errors("pools:\n  - name: a\n    scavenger: {cpu: 0%}\n",
                   "t.yaml:3:22: pools[0].scavenger.cpu: 0%: zero is not allowed (at least "
                   "0.1%)");
+    expect_errors("metrics:\n  listen: localhost:9464\npools: [{name: a}]\n",
+                  "t.yaml:2:11: metrics.listen: localhost:9464: expected off or HOST:PORT with "
+                  "an IP address, such as 127.0.0.1:9464 or [::1]:9464");
+    expect_errors("metrics:\n  listen: \"127.0.0.1:65536\"\npools: [{name: a}]\n",
+                  "t.yaml:2:11: metrics.listen: 127.0.0.1:65536: expected off or HOST:PORT with "
+                  "an IP address, such as 127.0.0.1:9464 or [::1]:9464");
     expect_errors("limits:\n  hello_timeout: 10ms\npools: [{name: a}]\n",
                   "t.yaml:2:18: limits.hello_timeout: 10ms is below the minimum (100ms)");
     expect_errors("admin:\n  idle_timeout: 25h\npools: [{name: a}]\n",
@@ -362,6 +369,33 @@ START_TEST(modes_counts_and_levels)
                   "t.yaml:1:23: limits.max_clients: 0: zero is not allowed (at least 1)");
     expect_errors("log: {level: verbose}\npools: [{name: a}]\n",
                   "t.yaml:1:14: log.level: verbose is not error, warn, info or debug");
+}
+END_TEST
+
+START_TEST(metrics_addresses_are_ip_literals)
+{
+    char host[64];
+    int family;
+    uint16_t port;
+    ck_assert_int_eq(policy_parse_address("127.0.0.1:9464", &family, host, sizeof host, &port), 0);
+    ck_assert_int_eq(family, AF_INET);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_uint_eq(port, 9464);
+    ck_assert_int_eq(policy_parse_address("[::1]:0", &family, host, sizeof host, &port), 0);
+    ck_assert_int_eq(family, AF_INET6);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_uint_eq(port, 0);
+    const char *bad[] = { "::1:80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:123456",
+                          "1.2.3:80", "[::1]", "[]:80", ":80", "host:80", "127.0.0.1:-1" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(policy_parse_address(bad[i], &family, host, sizeof host, &port) == -EINVAL,
+                      "%s accepted", bad[i]);
+    policy *p = load_ok("metrics: {listen: \"[::1]:9464\"}\npools: [{name: a}]\n");
+    ck_assert_str_eq(p->metrics_listen, "[::1]:9464");
+    policy_free(p);
+    p = load_ok("metrics: {listen: off}\npools: [{name: a}]\n");
+    ck_assert_ptr_null(p->metrics_listen);
+    policy_free(p);
 }
 END_TEST
 
@@ -619,6 +653,7 @@ START_TEST(every_documented_default)
     ck_assert_uint_eq(p->max_clients, 1024);
     ck_assert_uint_eq(p->max_blocks_per_client, 65536);
     ck_assert_uint_eq(p->hello_timeout_ns, 5 * POLICY_NS_PER_S);
+    ck_assert_ptr_null(p->metrics_listen);
     ck_assert_uint_eq(p->admin_idle_timeout_ns, 60 * POLICY_NS_PER_S);
     ck_assert_int_eq(p->log_level, LOG_LEVEL_INFO);
     ck_assert_uint_eq(p->scavenger.interval_ns, POLICY_NS_PER_S);
@@ -1175,6 +1210,7 @@ static TCase *validation_case(void)
     tcase_add_test(tc, durations_and_shares_out_of_range);
     tcase_add_test(tc, modes_counts_and_levels);
     tcase_add_test(tc, socket_paths_must_be_absolute_and_short);
+    tcase_add_test(tc, metrics_addresses_are_ip_literals);
     tcase_add_test(tc, no_pools_is_an_error);
     tcase_add_test(tc, duplicate_pool_names);
     tcase_add_test(tc, pool_names_follow_the_pattern);
