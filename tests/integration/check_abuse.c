@@ -242,6 +242,53 @@ START_TEST(unknown_pool_handle_and_block_keep_the_session)
 }
 END_TEST
 
+/* Named-block frames: a name outside the syntax, a timeout below -1 and a
+ * block not held are answered and the session goes on; a lookup left
+ * waiting by a client that hangs up is dropped; a bad pad is malformed. */
+static size_t name_frame(unsigned char *frame, uint16_t type, uint64_t id, const char *name,
+                         int32_t timeout_ms)
+{
+    unsigned char payload[PROTO_MAX_FRAME];
+    proto_name_ref m = { .timeout_ms = timeout_ms };
+    strcpy(m.pool, "default");
+    snprintf(m.name, sizeof m.name, "%s", name);
+    size_t len = type == PROTO_UNPUBLISH ? proto_put_unpublish(payload, &m)
+                                         : proto_put_lookup(payload, &m);
+    return proto_encode_request(frame, type, id, payload, len);
+}
+
+START_TEST(named_block_frames_with_bad_fields)
+{
+    int fd = raw_connect();
+    unsigned char frame[PROTO_MAX_FRAME], payload[PROTO_MAX_FRAME];
+    hello(fd);
+    send_raw(fd, frame, name_frame(frame, PROTO_LOOKUP, 2, "has space", 0));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EBADNAME);
+    send_raw(fd, frame, name_frame(frame, PROTO_UNPUBLISH, 3, "semi;colon", 0));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EBADNAME);
+    send_raw(fd, frame, name_frame(frame, PROTO_ATTACH_NAME, 4, "ok", -5));
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EINVAL);
+    proto_publish pm = { .block_id = 999, .prot = MEMPOOL_READ, .name = "x" };
+    size_t len = proto_encode_request(frame, PROTO_PUBLISH, 5, payload, proto_put_publish(payload, &pm));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_ENOBLOCK);
+    /* Left waiting, then gone: nothing of it stays in the daemon. */
+    int waiter = raw_connect();
+    hello(waiter);
+    send_raw(waiter, frame, name_frame(frame, PROTO_LOOKUP, 2, "never", -1));
+    close(waiter);
+    /* A pad that is not 0 ends the session. */
+    len = name_frame(frame, PROTO_LOOKUP, 6, "ok", 0);
+    frame[PROTO_HEADER_SIZE + 2 * 64 + 4] = 1;
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+    expect_closed(fd);
+    bystander_works();
+    mempool_handle h;
+    ck_assert_int_eq(mempool_lookup(bystander, "default", "never", 0, &h), MEMPOOL_ENONAME);
+}
+END_TEST
+
 START_TEST(descriptors_sent_to_the_daemon_are_refused)
 {
     int fd = raw_connect();
@@ -334,6 +381,7 @@ int main(void)
     tcase_add_test(tc, a_message_stuffed_with_descriptors_leaves_none_open);
     tcase_add_test(tc, a_client_cannot_add_seals_to_its_memfd);
     tcase_add_test(tc, random_garbage_never_crashes_the_daemon);
+    tcase_add_test(tc, named_block_frames_with_bad_fields);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
