@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_peer.h"
 #include "scavenge_policy.h"
 
 /* ---- scavenger bookkeeping ------------------------------------------------ */
@@ -213,7 +214,8 @@ static int own_block_new(pool *p, uint64_t npages, uint32_t uid, block **out)
 {
     uint64_t start, need, bytes = npages * p->page;
     if (!backing_room(p->set, uid)) {
-        log_warn("pool %s: refused uid %u: %llu block backings open, the most the daemon "
+        log_peer(uid, LOG_LEVEL_WARN,
+                 "pool %s: refused uid %u: %llu block backings open, the most the daemon "
                  "allows %s", p->cfg->name, (unsigned)uid, (unsigned long long)p->set->backings,
                  pool_uid_is_privileged(p->set, uid) ? "" : "users (the rest is root's)");
         return MEMPOOL_ELIMIT;
@@ -573,7 +575,8 @@ static void pool_close(pool *p);
 static int part_open(pool *p, uint32_t uid, pool **out)
 {
     if (!backing_room(p->set, uid)) {
-        log_warn("pool %s: refused uid %u: no descriptor left for a backing of its own "
+        log_peer(uid, LOG_LEVEL_WARN,
+                 "pool %s: refused uid %u: no descriptor left for a backing of its own "
                  "(%llu block backings open)", p->cfg->name, (unsigned)uid,
                  (unsigned long long)p->set->backings);
         return MEMPOOL_ELIMIT;

@@ -102,7 +102,8 @@ static bool within_backing_share(const pool_client *c, const pool *p)
     if (p->cfg->isolation != POLICY_ISOLATION_BLOCK || s->max_backings == 0 ||
         pool_uid_is_privileged(s, c->uid) || c->account->backing_holds < backings_share(s))
         return true;
-    log_warn("refused: uid %u holds %llu blocks with a backing of their own, its share "
+    log_peer(c->uid, LOG_LEVEL_WARN,
+             "refused: uid %u holds %llu blocks with a backing of their own, its share "
              "(limits.backings_per_uid) of the daemon's %llu; pool %s",
              (unsigned)c->uid, (unsigned long long)c->account->backing_holds,
              (unsigned long long)s->max_backings, p->cfg->name);
@@ -383,7 +384,8 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
      * descriptor reaches all of that uid's memory, so only the same uid
      * may map it. Sharing across uids needs block isolation. */
     if (b->pool->parent != NULL && b->pool->part_uid != c->uid) {
-        log_warn("access denied: uid %u to a block of uid %u in pool %s (uid isolation "
+        log_peer(c->uid, LOG_LEVEL_WARN,
+                 "access denied: uid %u to a block of uid %u in pool %s (uid isolation "
                  "shares within a uid only)", (unsigned)c->uid, (unsigned)b->pool->part_uid,
                  b->pool->cfg->name);
         return MEMPOOL_EACCES;
