@@ -71,8 +71,8 @@ int ctl_conn_open(ctl_conn *c)
     return 0;
 }
 
-/* 0, or the negative errno of the failed write. SIGPIPE is ignored by
- * the caller, and MSG_NOSIGNAL is not on macOS, so write() it is. */
+/* 0, or the negative errno of the failed write (EPIPE when the daemon
+ * went away: mempoolctl ignores SIGPIPE, so write() cannot kill it). */
 static int send_all(ctl_conn *c, const char *data, size_t len)
 {
     size_t done = 0;
