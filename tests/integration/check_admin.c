@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -1340,6 +1341,51 @@ START_TEST(mempoolctl_watch_fits_80_columns)
 }
 END_TEST
 
+/* On a terminal the width is the terminal's (TIOCGWINSZ), whatever
+ * COLUMNS says: watch under a pseudo-terminal of 60 columns. */
+START_TEST(mempoolctl_watch_fits_the_terminal)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(master, 0);
+    ck_assert_int_eq(grantpt(master), 0);
+    ck_assert_int_eq(unlockpt(master), 0);
+    struct winsize ws = { .ws_row = 40, .ws_col = 60 };
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(slave, 0);
+    ck_assert_int_eq(ioctl(slave, TIOCSWINSZ, &ws), 0);
+    static watcher w;
+    w.used = 0;
+    w.text[0] = '\0';
+    w.pid = fork();
+    ck_assert_int_ge(w.pid, 0);
+    if (w.pid == 0) {
+        dup2(slave, 1);
+        dup2(slave, 2);
+        setenv("COLUMNS", "200", 1);
+        execl(MEMPOOLCTL_PATH, "mempoolctl", "-s", fx.admin_socket, "watch", "100ms",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    w.fd = master;
+    ck_assert_msg(watch_until(&w, 0, "\ndefault ", 3), "%s", w.text);
+    ck_assert_int_eq(watch_stop(&w), 0);
+    /* Lines end in "\r\n" on a terminal; the redraws start with the
+     * clear-screen sequence, which takes no column. */
+    int lines = 0;
+    for (char *p = w.text; *p != '\0';) {
+        if (strncmp(p, "\033[H\033[2J", 7) == 0)
+            p += 7;
+        size_t n = strcspn(p, "\r\n");
+        ck_assert_msg(n <= 60, "a line of %zu columns on a 60-column terminal: %.*s", n, (int)n, p);
+        lines += n > 0;
+        p += n + strspn(p + n, "\r\n");
+    }
+    ck_assert_int_ge(lines, 9);
+    ck_assert_ptr_nonnull(strstr(w.text, "POOL "));
+}
+END_TEST
+
 int main(void)
 {
     /* Tables are cut to $COLUMNS when it is set: the table checks read
@@ -1377,6 +1423,7 @@ int main(void)
     tcase_add_test(tc, mempoolctl_knows_a_binary_reply_for_the_client_socket);
     tcase_add_test(tc, mempoolctl_watch_survives_a_daemon_restart);
     tcase_add_test(tc, mempoolctl_watch_fits_80_columns);
+    tcase_add_test(tc, mempoolctl_watch_fits_the_terminal);
     tcase_add_test(tc, mempoolctl_names_table_matches_the_json);
     suite_add_tcase(s, tc);
     /* An admin client of another uid: the tests change uid (root only). */
