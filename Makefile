@@ -72,5 +72,12 @@ fuzz:
 cross-darwin:
 	sh tests/darwin/cross-build.sh
 
+# Every program and library for aarch64 Linux (glibc), with the same Zig.
+cross-linux-arm64:
+	sh tests/linux-arm64/cross-build.sh
+
+# Both cross-builds; .ci/run calls this.
+cross: cross-linux-arm64 cross-darwin
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SANITIZE) build-fuzz build-darwin
+	rm -rf $(BUILD) $(BUILD_SANITIZE) build-fuzz build-darwin build-linux-arm64

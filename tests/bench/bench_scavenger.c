@@ -103,8 +103,9 @@ static double scavenger_rate(const char *name, int blocks, uint64_t size, uint64
         "pools:\n"
         "  - { name: pooliso, reserve: 8GiB, limit: 4GiB, isolation: pool }\n"
         "  - { name: blockiso, reserve: 8GiB, limit: 4GiB }\n";
-    policy *pol;
-    pool_set *set;
+    /* NULL: clang sees die() return, and then a use of an unset set. */
+    policy *pol = NULL;
+    pool_set *set = NULL;
     char err[256];
     uv_loop_t loop;
     if (policy_load_buffer("bench", text, strlen(text), &pol, NULL) != 0 ||

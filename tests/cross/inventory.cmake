@@ -1,5 +1,5 @@
 # Lists what a configured and built CMake tree should contain, for the
-# checks of tests/darwin/cross-build.sh:
+# checks of the cross-builds (tests/cross/lib.sh):
 #   cmake -DBUILD_DIR=<build tree> -DOUT=<file> -P inventory.cmake
 # BUILD_DIR must have been configured with a codemodel-v2 query of the CMake
 # file API and with CMAKE_EXPORT_COMPILE_COMMANDS. OUT receives one line
