@@ -29,7 +29,10 @@ static int take_option(int opt, ctl_args *a, char *why, size_t len)
     case 's': a->socket = optarg; return 0;
     case 'j': a->json = true; return 0;
     case 'h': a->action = CTL_HELP; return 0;
-    case 'V': if (a->action != CTL_HELP) a->action = CTL_VERSION; return 0;
+    case 'V': /* --help wins over --version, wherever each is */
+        if (a->action != CTL_HELP)
+            a->action = CTL_VERSION;
+        return 0;
     case 1: return add_word(a, optarg, why, len) == 0 ? 1 : -1;
     case ':': snprintf(why, len, "option %s needs an argument", optopt == 's' ? "-s" : "--socket");
               return -1;
@@ -48,8 +51,12 @@ int ctl_args_parse(int argc, char **argv, ctl_args *a, char *why, size_t len)
     optind = 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "-:s:jhV", long_options, NULL)) != -1) {
-        if (opt == '?' && optopt == 0 && optind > 0)
+        /* An unknown long option (optopt 0) is named as written; a short
+         * one by its letter, which may sit in a group (-jx). */
+        if (opt == '?' && optopt == 0)
             snprintf(why, len, "unknown option '%s'", argv[optind - 1]);
+        else if (opt == '?' && strchr("jhV", optopt) != NULL)
+            snprintf(why, len, "option '%s' takes no argument", argv[optind - 1]);
         else if (opt == '?')
             snprintf(why, len, "unknown option '-%c'", optopt);
         if (opt == '?' || take_option(opt, a, why, len) < 0)

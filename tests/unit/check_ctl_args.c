@@ -82,6 +82,8 @@ START_TEST(usage_errors_say_why)
     ck_assert_ptr_nonnull(strstr(why, "-x"));
     ck_assert_int_eq(parse(&a, why, (const char *[]){ "stats", "-s", NULL }), -1);
     ck_assert_ptr_nonnull(strstr(why, "needs an argument"));
+    ck_assert_int_eq(parse(&a, why, (const char *[]){ "--json=1", "stats", NULL }), -1);
+    ck_assert_str_eq(why, "option '--json=1' takes no argument");
 }
 END_TEST
 
