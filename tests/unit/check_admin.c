@@ -259,6 +259,23 @@ START_TEST(log_level_sets_the_level)
 }
 END_TEST
 
+/* Before the client server runs there are no names: empty, not an error;
+ * an unknown pool is, and a second argument is too many. */
+START_TEST(names_without_a_server)
+{
+    json_value *v = run("names", ADMIN_DONE);
+    ck_assert_uint_eq(json_get_uint(v, "waiting", 9), 0);
+    const json_value *list = json_get(v, "names");
+    ck_assert(list != NULL && list->type == JSON_ARRAY && list->count == 0);
+    json_value_free(v);
+    v = run("stats", ADMIN_DONE);
+    ck_assert_uint_eq(json_get_uint(json_get(v, "names"), "published", 9), 0);
+    json_value_free(v);
+    expect_error("names nosuch", ADMIN_REFUSED, "no-such-pool");
+    expect_error("names a b", ADMIN_REFUSED, "bad-arguments");
+}
+END_TEST
+
 START_TEST(shutdown_replies_first_and_nothing_changes_while_stopping)
 {
     char line[] = "shutdown";
@@ -333,6 +350,7 @@ int main(void)
     tcase_add_test(tc, log_level_sets_the_level);
     tcase_add_test(tc, shutdown_replies_first_and_nothing_changes_while_stopping);
     tcase_add_test(tc, metrics_are_prometheus_text);
+    tcase_add_test(tc, names_without_a_server);
     tcase_add_test(tc, label_values_are_escaped);
     tcase_add_test(tc, the_checker_refuses_bad_exposition);
     suite_add_tcase(s, tc);
