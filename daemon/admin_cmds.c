@@ -160,6 +160,9 @@ static void write_pool_totals(json_writer *w, const daemon_state *d)
         sum.released += s.released;
         sum.scavenger_runs += s.scavenger_runs;
         sum.scavenger_cpu_ns += s.scavenger_cpu_ns;
+        sum.paced_cpu_ns += s.paced_cpu_ns;
+        sum.forced_cpu_ns += s.forced_cpu_ns;
+        sum.limit_cpu_ns += s.limit_cpu_ns;
         sum.sync_scavenged += s.sync_scavenged;
         if (s.last_scavenge_ms > sum.last_scavenge_ms)
             sum.last_scavenge_ms = s.last_scavenge_ms;
@@ -175,6 +178,9 @@ static void write_pool_totals(json_writer *w, const daemon_state *d)
     json_kv_uint(w, "released", sum.released);
     json_kv_uint(w, "runs", sum.scavenger_runs);
     json_kv_uint(w, "cpu_ns", sum.scavenger_cpu_ns);
+    json_kv_uint(w, "paced_cpu_ns", sum.paced_cpu_ns);
+    json_kv_uint(w, "forced_cpu_ns", sum.forced_cpu_ns);
+    json_kv_uint(w, "limit_cpu_ns", sum.limit_cpu_ns);
     json_kv_uint(w, "last_scavenge_ms", sum.last_scavenge_ms);
     json_kv_uint(w, "sync_scavenged", sum.sync_scavenged);
     json_object_end(w);
@@ -232,6 +238,9 @@ static const struct {
 }, scavenger_figures[] = {
     { "runs", FIGURE(scavenger_runs) },
     { "cpu_ns", FIGURE(scavenger_cpu_ns) },
+    { "paced_cpu_ns", FIGURE(paced_cpu_ns) },
+    { "forced_cpu_ns", FIGURE(forced_cpu_ns) },
+    { "limit_cpu_ns", FIGURE(limit_cpu_ns) },
     { "last_scavenge_ms", FIGURE(last_scavenge_ms) },
     { "sync_scavenged", FIGURE(sync_scavenged) },
 };

@@ -21,10 +21,11 @@
 
 /* ---- scavenger bookkeeping ------------------------------------------------ */
 
-void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms)
+void pool_note_scavenge(pool *p, pool_scavenge_kind kind, uint64_t cpu_ns, uint64_t wall_ms)
 {
     p->scavenger_runs++;
     p->scavenger_cpu_ns += cpu_ns;
+    p->kind_cpu_ns[kind] += cpu_ns;
     p->last_scavenge_ms = wall_ms;
 }
 
@@ -810,6 +811,9 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .backing_resident = counters_backing_resident((pool *)p),
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,
+        .paced_cpu_ns = p->kind_cpu_ns[POOL_SCAVENGE_PACED],
+        .forced_cpu_ns = p->kind_cpu_ns[POOL_SCAVENGE_FORCED],
+        .limit_cpu_ns = p->kind_cpu_ns[POOL_SCAVENGE_LIMIT],
         .last_scavenge_ms = p->last_scavenge_ms,
         .sync_scavenged = p->sync_scavenged,
         .huge_pages = p->cfg->huge_pages,

@@ -60,6 +60,8 @@ typedef struct pool_stats {
     uint64_t free_bytes;  /* address space not in live or warm blocks */
     uint64_t backing_resident; /* what the OS holds for the pool's backings */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
+    /* scavenger_cpu_ns by kind: paced is what the `cpu` setting bounds */
+    uint64_t paced_cpu_ns, forced_cpu_ns, limit_cpu_ns;
     uint64_t sync_scavenged; /* bytes released on the allocation path */
     bool huge_pages;
 } pool_stats;
@@ -178,8 +180,14 @@ uint64_t pool_warm_oldest(const pool *p);
  * bytes, or a client of the pool has left since the last pass. Returns the
  * bytes freed; *more: the pass is not finished. */
 uint64_t pool_sweep_strays(pool *p, unsigned max_extents, bool *more);
-/* The scavenger's bookkeeping, shown in stats. */
-void pool_note_scavenge(pool *p, uint64_t cpu_ns, uint64_t wall_ms);
+/* The scavenger's bookkeeping, shown in stats: a slice of work of one
+ * kind, what it cost in CPU time, and when (Unix ms). */
+typedef enum pool_scavenge_kind {
+    POOL_SCAVENGE_PACED,  /* background slices, paced to the pool's cpu share */
+    POOL_SCAVENGE_FORCED, /* the admin `scavenge` and memory pressure: unpaced */
+    POOL_SCAVENGE_LIMIT,  /* the memory-limit path, inside an allocation */
+} pool_scavenge_kind;
+void pool_note_scavenge(pool *p, pool_scavenge_kind kind, uint64_t cpu_ns, uint64_t wall_ms);
 
 /* Go's memory-limit path: an allocation that would take a pool over its
  * limit first releases warm memory through this function, which the

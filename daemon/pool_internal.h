@@ -37,6 +37,7 @@ struct pool {
     block *resident_cursor;       /* the next live block to measure again */
     uint64_t own_resident;        /* block isolation: sum of the blocks' resident */
     uint64_t scavenger_runs, scavenger_cpu_ns, last_scavenge_ms;
+    uint64_t kind_cpu_ns[3];      /* scavenger_cpu_ns by pool_scavenge_kind */
     bool broken;                  /* a mapping failed other than for memory */
     uint64_t stray_at;            /* pool isolation: where the stray sweep goes on */
     bool stray_pass;              /* a sweep is under way */

@@ -55,6 +55,8 @@ typedef struct scavenge_stats {
     uint64_t released_bytes; /* in all slices, background and forced */
     uint64_t work_ns;        /* measured work of all slices */
     uint64_t slices;
+    uint64_t pieces;         /* the driver's units of work within slices, between
+                                which it may end a slice for pending requests */
     uint64_t last_slice_ns;  /* when the last slice ended; 0 before any */
 } scavenge_stats;
 

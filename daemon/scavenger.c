@@ -5,19 +5,27 @@
  * Waiting is a uv_timer set to the earliest time any pool's pacer wants to
  * plan again. Work that is due runs from a uv_idle handle, one slice per
  * loop iteration: libuv polls for I/O (with a zero timeout) between two
- * idle callbacks, so requests are served between slices and no slice holds
- * the loop longer than its budget plus one piece.
+ * idle callbacks, so requests are served between slices.
  *
- * A slice is a quarter of the millisecond the pacer allows: forced work
- * runs slice after slice, and a client doing request after request then
- * waits about one slice per request (the next slice starts before its next
- * request arrives). Quarter slices cut that wait fourfold and cost no
- * release rate; shorter ones begin to cost it (docs/scavenger.md has the
- * figures). A slice releases memory in pieces (pool_release_warm_part) and
- * looks at the clock between pieces. A piece is sized from the release
- * rate seen so far to take about a quarter of a slice, between Go's
- * scavengeQuantum (64 KiB) and 2 MiB: large enough to amortize the
- * syscall, small enough that the slice ends near its budget.
+ * Clients never wait behind a slice. A slice releases memory in pieces
+ * (pool_release_warm_part) and, between pieces, looks at the clock and at
+ * the loop: when any descriptor the loop watches is ready (a request, a
+ * new connection), the slice ends there and the loop serves it before the
+ * next slice starts. Asking is one poll() of the loop's own epoll (kqueue
+ * on Darwin) descriptor with a zero timeout, which is readable exactly when
+ * one of its descriptors is ready: one syscall whatever the number of
+ * clients. A request therefore waits at most one piece. A slice always
+ * does its first piece, so a flood of requests slows the scavenger but
+ * never stops it. After a slice the thread yields its CPU (sched_yield):
+ * where a client shares the CPU with the daemon, the client gets to send
+ * its next request before the next slice rather than at the scheduler's
+ * next tick.
+ *
+ * A piece is sized from the release rate seen so far to take about
+ * PIECE_TARGET_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB: large
+ * enough to amortize the syscall, short enough that a request waits little
+ * (docs/scavenger.md has the figures). A slice is a quarter of the
+ * millisecond the pacer allows.
  *
  * Time: a slice's work is measured with CLOCK_MONOTONIC around it, as Go
  * measures its scavenger with nanotime. That is the time the loop was held,
@@ -28,6 +36,8 @@
 #include "scavenger.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,7 +50,7 @@
 #define SLICE_NS (SCAVENGE_SLICE_NS / 4)
 #define PIECE_MIN (UINT64_C(64) << 10)
 #define PIECE_MAX (UINT64_C(2) << 20)
-#define PIECE_TARGET_NS (SLICE_NS / 4)
+#define PIECE_TARGET_NS UINT64_C(25000)
 
 typedef struct pool_scav {
     pool *pool;
@@ -129,22 +139,32 @@ static void learn_rate(scavenger *s, uint64_t bytes, uint64_t work_ns)
     s->piece_bytes = (s->piece_bytes + fit) / 2;
 }
 
+/* True when a descriptor the loop watches is ready: the loop's backend
+ * (epoll, kqueue) polls readable then. */
+static bool io_pending(const scavenger *s)
+{
+    struct pollfd pfd = { .fd = uv_backend_fd(s->d->loop), .events = POLLIN };
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 /* Releases what the plan says, piece by piece, until it is done, nothing
- * eligible is left, or the budget is spent. */
-static uint64_t release_pieces(scavenger *s, pool *p, const scavenge_plan *plan,
+ * eligible is left, the budget is spent, or the loop has I/O to serve. */
+static uint64_t release_pieces(scavenger *s, pool_scav *ps, const scavenge_plan *plan,
                                uint64_t start_ns, bool *more_left)
 {
+    pool *p = ps->pool;
     uint64_t budget = plan->budget_ns < SLICE_NS ? plan->budget_ns : SLICE_NS;
     uint64_t released = 0, deadline = start_ns + budget;
     for (;;) {
         uint64_t want = min_u64(piece_size(s, p), plan->release_bytes - released);
         uint64_t got = pool_release_warm_part(p, want, plan->freed_by_ns);
+        ps->pacer.stats.pieces++;
         released += got;
         if (got < want || released >= plan->release_bytes) {
             *more_left = false;
             return released;
         }
-        if (now_ns() >= deadline) {
+        if (now_ns() >= deadline || io_pending(s)) {
             *more_left = true;
             return released;
         }
@@ -165,12 +185,13 @@ static void run_slice(scavenger *s, pool_scav *ps, uint64_t now)
     uint64_t cpu_start = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t start = now_ns();
     bool more_left;
-    uint64_t released = release_pieces(s, p, &plan, start, &more_left);
+    uint64_t released = release_pieces(s, ps, &plan, start, &more_left);
     uint64_t end = now_ns();
     ps->next_ns = scavenge_pacer_account(&ps->pacer, end, end - start, released, more_left);
     if (forced)
         ps->forced_released += released;
-    pool_note_scavenge(p, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start, wall_ms());
+    pool_note_scavenge(p, forced ? POOL_SCAVENGE_FORCED : POOL_SCAVENGE_PACED,
+                       clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start, wall_ms());
     learn_rate(s, released, end - start);
 }
 
@@ -281,6 +302,8 @@ static void wake(scavenger *s)
         run_slice(s, ps, now);
     settle_requests(s, now_ns());
     schedule(s);
+    if (ps != NULL)
+        sched_yield();
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }
@@ -302,8 +325,18 @@ static uint64_t limit_release(pool *p, uint64_t bytes, void *arg)
     pool_scav *ps = scav_of(s, p);
     if (ps != NULL)
         scavenge_pacer_record(&ps->pacer, end, end - start, released);
-    pool_note_scavenge(p, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start, wall_ms());
+    pool_note_scavenge(p, POOL_SCAVENGE_LIMIT, clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start,
+                       wall_ms());
     return released;
+}
+
+int scavenger_pool_stats(const daemon_state *d, const pool *p, scavenge_stats *out)
+{
+    pool_scav *ps = d->scav != NULL ? scav_of(d->scav, p) : NULL;
+    if (ps == NULL)
+        return -EINVAL;
+    *out = ps->pacer.stats;
+    return 0;
 }
 
 void scavenger_pressure(daemon_state *d)

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "pool.h"
+#include "scavenge_policy.h"
 
 typedef struct scavenger scavenger;
 
@@ -48,6 +49,10 @@ int scavenger_force(daemon_state *d, pool *p, uint64_t bytes,
 /* Forgets every pending request made with `arg` (an admin session that
  * closed): its done is not called; its work goes on. */
 void scavenger_force_cancel(daemon_state *d, void *arg);
+
+/* The figures of a pool's pacer (slices, pieces, work, released): 0, or
+ * -EINVAL when the pool is not the scavenger's. */
+int scavenger_pool_stats(const daemon_state *d, const pool *p, scavenge_stats *out);
 
 /* OS memory pressure: every pool drops all its warm memory. Called by the
  * pressure watch; public so that tests and an admin command can simulate

@@ -1,19 +1,25 @@
-/* The scavenger's costs, in one run on one machine (issue 5):
+/* The scavenger's costs, in one run on one machine (issue 16, item 9):
  *
  *   release rate   GiB/s given back to the OS: the scavenger (the real
- *                  driver on a libuv loop, forced, in its 1 ms slices) next
- *                  to raw fallocate(PUNCH_HOLE) on the same kind of memory
+ *                  driver on a libuv loop, forced, in its slices) next to
+ *                  raw fallocate(PUNCH_HOLE) on the same kind of memory
  *                  (1 GiB of memfd pages, written first);
  *   latency        a client's allocate + touch + release of 64 KiB, median
- *                  and p99, against a real mempoold: with nothing else going
- *                  on, with another client churning 64 MiB blocks while the
- *                  scavenger is off for them, while it gives them back at
- *                  1% and at 100% of a core, and during a forced scavenge of
- *                  2 GiB (the admin `scavenge`);
- *   CPU share      the scavenger's CPU time (scavenger_cpu_ns) over a run of
- *                  steady churn, against its `cpu` setting.
+ *                  and p99, against a real mempoold: idle, with another
+ *                  client churning 64 MiB blocks while the scavenger is off
+ *                  for them, while it gives them back at 1% and at 100% of
+ *                  a core, and during a forced scavenge of 2 GiB (the admin
+ *                  `scavenge`); the last column is p99 over the idle p99
+ *                  (target: at most 2 during any scavenge);
+ *   CPU share      over a run of steady churn in a pool paced at cpu 1%:
+ *                  the paced slices' CPU (target: at most the setting),
+ *                  forced slices' and the memory-limit path's, from the
+ *                  admin `pool NAME`, and the daemon's whole CPU.
  *
- * Usage: bench_scavenger [SECONDS]   the CPU-share run (default 60).
+ * The daemon parts run with the daemon and this client pinned to one CPU,
+ * then on two.
+ *
+ * Usage: bench_scavenger [SECONDS]   the CPU-share run (default 10).
  * Starts its own mempoold (MEMPOOLD_PATH) on a temporary socket. */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +29,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "bench_daemon.h"
+#include "bench_util.h"
+#include "daemon.h"
 #include "mempool.h"
 #include "policy.h"
 #include "pool.h"
@@ -39,19 +45,9 @@
 #define MiB (1024ULL * 1024)
 #define GiB (1024ULL * MiB)
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return bench_now_ns(); }
 
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "bench_scavenger: %s: %s\n", what,
-            rc < 0 ? mempool_strerror(rc) : strerror(errno));
-    exit(1);
-}
+static void die(const char *what, int rc) { bench_die(what, rc); }
 
 static double gib_per_s(uint64_t bytes, uint64_t ns) { return (double)bytes / GiB / (ns / 1e9); }
 
@@ -214,17 +210,6 @@ static void stop_churn(pid_t pid)
 
 /* ---- latency ------------------------------------------------------------------ */
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct latency {
-    double median_us, p99_us;
-    int samples;
-} latency;
-
 static uint64_t one_cycle(mempool_client *c)
 {
     mempool_block b;
@@ -240,42 +225,24 @@ static uint64_t one_cycle(mempool_client *c)
 /* Cycles until `until` says stop (or n samples); returns the figures. */
 typedef bool stop_fn(void *arg);
 
-static latency measure(mempool_client *c, int n, stop_fn *until, void *arg)
+static bench_figure measure(mempool_client *c, int n, stop_fn *until, void *arg)
 {
     uint64_t *ns = malloc((size_t)n * sizeof *ns);
     int i = 0;
     while (i < n && (until == NULL || !until(arg)))
         ns[i++] = one_cycle(c);
-    qsort(ns, (size_t)i, sizeof *ns, compare_u64);
-    latency l = { ns[i / 2] / 1000.0, ns[(i * 99) / 100] / 1000.0, i };
+    bench_figure f = bench_summarize_us(ns, i);
     free(ns);
-    return l;
+    return f;
 }
 
-static void print_latency(const char *what, latency l)
-{
-    printf("  %-58s %8.1f %8.1f %7d\n", what, l.median_us, l.p99_us, l.samples);
-}
-
-static latency latency_with_churn(mempool_client *c, const char *pool, int n)
+static bench_figure latency_with_churn(mempool_client *c, const char *pool, int n)
 {
     pid_t churn = start_churn(pool);
     usleep(300000);
-    latency l = measure(c, n, NULL, NULL);
+    bench_figure f = measure(c, n, NULL, NULL);
     stop_churn(churn);
-    return l;
-}
-
-static int admin_connect(void)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(mempoold.admin_socket) >= sizeof sa.sun_path)
-        die("admin socket path too long", -1);
-    memcpy(sa.sun_path, mempoold.admin_socket, strlen(mempoold.admin_socket) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        die("admin socket", 0);
-    return fd;
+    return f;
 }
 
 static bool admin_answered(void *arg)
@@ -287,7 +254,7 @@ static bool admin_answered(void *arg)
 
 /* 2 GiB written and freed in a pool that keeps it, then the admin asks for
  * all of it back: cycles run until the answer comes. */
-static latency latency_during_forced_scavenge(mempool_client *c)
+static bench_figure latency_during_forced_scavenge(mempool_client *c)
 {
     mempool_block b[32];
     for (int i = 0; i < 32; i++) {
@@ -298,71 +265,118 @@ static latency latency_during_forced_scavenge(mempool_client *c)
     }
     for (int i = 0; i < 32; i++)
         mempool_release(c, &b[i]);
-    int fd = admin_connect();
+    int fd = bench_admin_connect(&mempoold);
     static const char cmd[] = "scavenge hoard\n";
     if (write(fd, cmd, sizeof cmd - 1) != (ssize_t)(sizeof cmd - 1))
         die("admin write", 0);
-    latency l = measure(c, 1000000, admin_answered, &fd);
+    bench_figure f = measure(c, 1000000, admin_answered, &fd);
     close(fd);
-    return l;
+    return f;
 }
 
-static void latencies(int n)
+static void latencies(bench_placement where, int n)
 {
     mempool_client *c = connect_daemon();
     measure(c, 200, NULL, NULL); /* warm up: the pool's block, the backings */
-    printf("client alloc + touch + release of 64 KiB            median us   p99 us samples\n");
-    print_latency("nothing else running", measure(c, n, NULL, NULL));
-    print_latency("another client churning, scavenger off for it",
-                  latency_with_churn(c, "off", n));
-    print_latency("another client churning, scavenger at cpu 1%",
-                  latency_with_churn(c, "paced", n));
-    print_latency("another client churning, scavenger at cpu 100%",
-                  latency_with_churn(c, "busy", n));
-    print_latency("during a forced scavenge of 2 GiB (admin scavenge)",
-                  latency_during_forced_scavenge(c));
-    printf("\n");
+    char title[160];
+    snprintf(title, sizeof title, "client alloc + touch + release of 64 KiB, %s",
+             bench_placement_name(where));
+    bench_table t = { .title = title, .ratio_label = "p99 x idle", .ratio_of_p99 = true };
+    int idle = bench_table_add(&t, "nothing else running", measure(c, n, NULL, NULL), -1);
+    bench_table_add(&t, "another client churning, scavenger off for it",
+                    latency_with_churn(c, "off", n), idle);
+    bench_table_add(&t, "another client churning, scavenger paced at cpu 1%",
+                    latency_with_churn(c, "paced", n), idle);
+    bench_table_add(&t, "another client churning, scavenger paced at cpu 100%",
+                    latency_with_churn(c, "busy", n), idle);
+    bench_table_add(&t, "during a forced scavenge of 2 GiB (admin scavenge)",
+                    latency_during_forced_scavenge(c), idle);
+    bench_table_print(&t);
     mempool_disconnect(c);
 }
 
 /* ---- CPU share -------------------------------------------------------------------- */
 
-static void cpu_share(int seconds)
+/* A figure of `pool NAME`'s scavenger object: "KEY":NUMBER. */
+static uint64_t scavenger_figure(const char *reply, const char *key)
 {
-    mempool_client *c = connect_daemon();
-    mempool_info before, after;
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *at = strstr(reply, "\"scavenger\":");
+    at = at != NULL ? strstr(at, pattern) : NULL;
+    if (at == NULL)
+        die(key, -1);
+    return strtoull(at + strlen(pattern), NULL, 10);
+}
+
+typedef struct cpu_figures {
+    uint64_t paced, forced, limit, daemon, released;
+} cpu_figures;
+
+static cpu_figures cpu_now(int fd)
+{
+    static char reply[1 << 16];
+    bench_admin_ask(fd, "pool paced", reply, sizeof reply);
+    const char *rel = strstr(reply, "\"released\":");
+    return (cpu_figures){ .paced = scavenger_figure(reply, "paced_cpu_ns"),
+                          .forced = scavenger_figure(reply, "forced_cpu_ns"),
+                          .limit = scavenger_figure(reply, "limit_cpu_ns"),
+                          .daemon = bench_daemon_cpu_ns(&mempoold),
+                          .released = rel != NULL ? strtoull(rel + 11, NULL, 10) : 0 };
+}
+
+static void cpu_share(bench_placement where, int seconds)
+{
+    int fd = bench_admin_connect(&mempoold);
     pid_t churn = start_churn("paced");
     sleep(1);
-    if (mempool_pool_info(c, "paced", &before) != 0)
-        die("pool info", 0);
+    cpu_figures before = cpu_now(fd);
     uint64_t t0 = now_ns();
     sleep((unsigned)seconds);
-    if (mempool_pool_info(c, "paced", &after) != 0)
-        die("pool info", 0);
-    uint64_t wall = now_ns() - t0;
+    cpu_figures after = cpu_now(fd);
+    double wall = (double)(now_ns() - t0);
     stop_churn(churn);
-    double share = 100.0 * (double)(after.scavenger_cpu_ns - before.scavenger_cpu_ns) / wall;
-    uint64_t released = after.released - before.released;
-    printf("scavenger under steady churn (64 MiB every ~50 ms), %d s\n", seconds);
-    printf("  %-58s %7.2f %%\n", "cpu setting", 1.0);
-    printf("  %-58s %7.3f %%\n", "CPU used (scavenger_cpu_ns / wall time)", share);
-    printf("  %-58s %7.2f GiB (%.0f MiB/s)\n", "released", (double)released / GiB,
-           (double)released / MiB / (wall / 1e9));
-    printf("  %-58s %7llu\n", "slices", (unsigned long long)(after.scavenger_runs - before.scavenger_runs));
-    mempool_disconnect(c);
+    close(fd);
+    printf("scavenger under steady churn (64 MiB every ~50 ms) at cpu 1%%, %d s, %s\n", seconds,
+           bench_placement_name(where));
+    printf("  %-58s %8.3f %% of a CPU\n", "paced slices (target: at most 1%)",
+           100.0 * (double)(after.paced - before.paced) / wall);
+    printf("  %-58s %8.3f %% of a CPU\n", "forced slices (admin scavenge, memory pressure)",
+           100.0 * (double)(after.forced - before.forced) / wall);
+    printf("  %-58s %8.3f %% of a CPU\n", "memory-limit path (inside allocations)",
+           100.0 * (double)(after.limit - before.limit) / wall);
+    printf("  %-58s %8.3f %% of a CPU\n", "the whole daemon (serving the churn too)",
+           100.0 * (double)(after.daemon - before.daemon) / wall);
+    printf("  %-58s %8.2f GiB (%.0f MiB/s)\n\n", "released",
+           (double)(after.released - before.released) / GiB,
+           (double)(after.released - before.released) / MiB / (wall / 1e9));
+}
+
+static void run(bench_placement where, int seconds)
+{
+    int daemon_cpu, client_cpu;
+    bench_placement_cpus(where, &daemon_cpu, &client_cpu);
+    bench_pin(0, client_cpu);
+    bench_daemon_start_on(&mempoold, policy_rest, daemon_cpu);
+    latencies(where, 2000);
+    cpu_share(where, seconds);
+    bench_daemon_stop(&mempoold);
 }
 
 int main(int argc, char **argv)
 {
-    int seconds = argc > 1 ? atoi(argv[1]) : 60;
+    int seconds = argc > 1 ? atoi(argv[1]) : 10;
     if (seconds <= 0) {
         fprintf(stderr, "usage: bench_scavenger [SECONDS]\n");
         return 64;
     }
+    int a, b;
+    bench_print_load();
     release_rates();
-    bench_daemon_start(&mempoold, policy_rest);
-    latencies(2000);
-    cpu_share(seconds);
-    bench_daemon_stop(&mempoold);
+    run(BENCH_ONE_CPU, seconds);
+    if (bench_cpus(2, &a, &b))
+        run(BENCH_TWO_CPUS, seconds);
+    else
+        printf("%s: skipped: only one CPU allowed\n", bench_placement_name(BENCH_TWO_CPUS));
     return 0;
 }

@@ -72,8 +72,10 @@ void bench_table_print(const bench_table *t)
         }
         printf("  %-56s %11.3f %11.3f %8d", r->name, r->f.median, r->f.p99, r->f.samples);
         const bench_row *ref = r->ref >= 0 ? &t->rows[r->ref] : NULL;
-        if (ref != NULL && ref->note == NULL && ref->f.median > 0)
-            printf(" %12.3f\n", r->f.median / ref->f.median);
+        double mine = t->ratio_of_p99 ? r->f.p99 : r->f.median;
+        double theirs = ref != NULL ? (t->ratio_of_p99 ? ref->f.p99 : ref->f.median) : 0;
+        if (ref != NULL && ref->note == NULL && theirs > 0)
+            printf(" %12.3f\n", mine / theirs);
         else
             printf(" %12s\n", "-");
     }

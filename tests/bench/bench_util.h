@@ -40,6 +40,7 @@ typedef struct bench_table {
     const char *title;
     const char *col1, *col2; /* the figures' headings; NULL: median us, p99 us */
     const char *ratio_label;
+    bool ratio_of_p99; /* the last column divides p99s, not medians */
     bench_row rows[BENCH_ROWS_MAX];
     int n;
 } bench_table;

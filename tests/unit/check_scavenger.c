@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -265,6 +266,70 @@ static void on_done(uint64_t released, void *arg)
 
 static bool answered(const void *arg) { return ((const answer *)arg)->calls > 0; }
 
+/* ---- clients first ------------------------------------------------------------- */
+
+typedef struct ready_io {
+    uv_poll_t poll;
+    int fds[2];
+    uint64_t wakeups;
+} ready_io;
+
+static void on_ready(uv_poll_t *h, int status, int events)
+{
+    (void)status, (void)events;
+    ((ready_io *)h->data)->wakeups++;
+}
+
+/* A descriptor the loop watches stays readable (a request nobody reads):
+ * every slice ends after its first piece, so a request waits at most one
+ * piece, the loop serves the descriptor between any two slices, and the
+ * forced work still finishes. */
+START_TEST(pending_io_ends_each_slice_after_one_piece)
+{
+    pool_grant g[2];
+    make_warm("young", 2, 16 * MiB, g);
+    ready_io io = { 0 };
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io.fds), 0);
+    ck_assert_int_eq(write(io.fds[1], "x", 1), 1);
+    ck_assert_int_eq(uv_poll_init(&loop, &io.poll, io.fds[0]), 0);
+    io.poll.data = &io;
+    ck_assert_int_eq(uv_poll_start(&io.poll, UV_READABLE, on_ready), 0);
+    scavenge_stats before, after;
+    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &before), 0);
+    answer a = { 0 };
+    ck_assert_int_eq(scavenger_force(&d, pool_named("young"), 0, on_done, &a), 0);
+    ck_assert(run_until(answered, &a));
+    ck_assert_uint_eq(a.released, 32 * MiB);
+    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &after), 0);
+    uint64_t slices = after.slices - before.slices, pieces = after.pieces - before.pieces;
+    ck_assert_uint_gt(slices, 1);
+    ck_assert_uint_eq(pieces, slices);
+    ck_assert_uint_ge(io.wakeups, slices - 1);
+    uv_poll_stop(&io.poll);
+    uv_close((uv_handle_t *)&io.poll, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    close(io.fds[0]);
+    close(io.fds[1]);
+}
+END_TEST
+
+/* Without anything to serve, a slice does many pieces: the check above is
+ * not how slices always end. */
+START_TEST(an_idle_loop_lets_slices_run_to_their_budget)
+{
+    pool_grant g[2];
+    make_warm("young", 2, 16 * MiB, g);
+    scavenge_stats before, after;
+    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &before), 0);
+    answer a = { 0 };
+    ck_assert_int_eq(scavenger_force(&d, pool_named("young"), 0, on_done, &a), 0);
+    ck_assert(run_until(answered, &a));
+    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &after), 0);
+    ck_assert_uint_gt(after.pieces - before.pieces, after.slices - before.slices);
+}
+END_TEST
+
+
 START_TEST(force_releases_what_was_asked_young_or_not)
 {
     pool_grant g[2];
@@ -428,6 +493,8 @@ int main(void)
     tcase_add_test(tc, retain_keeps_the_lowest_memory_warm);
     tcase_add_test(tc, blocks_in_use_keep_their_data);
     tcase_add_test(tc, large_releases_are_cut_into_slices);
+    tcase_add_test(tc, pending_io_ends_each_slice_after_one_piece);
+    tcase_add_test(tc, an_idle_loop_lets_slices_run_to_their_budget);
     tcase_add_test(tc, force_releases_what_was_asked_young_or_not);
     tcase_add_test(tc, force_over_every_pool_stops_at_the_bytes_asked);
     tcase_add_test(tc, cancelled_requests_are_not_answered_and_stop_answers_the_rest);
