@@ -50,7 +50,7 @@
 #define SLICE_NS (SCAVENGE_SLICE_NS / 4)
 #define PIECE_MIN (UINT64_C(64) << 10)
 #define PIECE_MAX (UINT64_C(2) << 20)
-#define PIECE_TARGET_NS UINT64_C(25000)
+#define PIECE_TARGET_NS UINT64_C(50000)
 
 typedef struct pool_scav {
     pool *pool;
