@@ -590,7 +590,7 @@ static int part_open(pool *p, uint32_t uid, pool **out)
     char err[256] = "out of memory";
     if (pool_open(part, p->cfg, err, sizeof err) != 0 ||
         idtable_put(&p->parts, (uint64_t)uid + 1, part) != 0) {
-        log_warn("%s (uid %u's part)", err, (unsigned)uid);
+        log_peer(uid, LOG_LEVEL_WARN, "%s (uid %u's part)", err, (unsigned)uid);
         pool_close(part);
         free(part);
         return MEMPOOL_ENOMEM;

@@ -892,6 +892,23 @@ START_TEST(uid_isolation_shares_the_limit_and_clears_for_reuse)
 }
 END_TEST
 
+/* A uid's part is swept like a pool-isolation backing. */
+START_TEST(uid_isolation_sweeps_each_uids_backing)
+{
+    pool_client *a = client(1000);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, "uidp", 4096, 0, 1, &g), 0);
+    unsigned char *all = mmap(NULL, 64 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, g.backing_fd, 0);
+    ck_assert_ptr_ne(all, MAP_FAILED);
+    memset(all + MiB, 0x44, 32 * MiB);
+    ck_assert_int_ge(fd_resident(g.backing_fd), (int64_t)(32 * MiB));
+    sweep_all(pool_set_find(set, "uidp"));
+    ck_assert_int_le(fd_resident(g.backing_fd), (int64_t)(64 * 1024));
+    munmap(all, 64 * MiB);
+    pool_client_free(a, 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -925,6 +942,7 @@ int main(void)
     tcase_add_test(tc, pool_isolation_reclaims_what_clients_write_outside_blocks);
     tcase_add_test(tc, uid_isolation_gives_each_uid_one_backing);
     tcase_add_test(tc, uid_isolation_shares_the_limit_and_clears_for_reuse);
+    tcase_add_test(tc, uid_isolation_sweeps_each_uids_backing);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
