@@ -50,7 +50,7 @@ def main():
     for what, pattern in [
         ("dependencies from Homebrew", r"scripts/install-deps\.sh"),
         ("make test", r"(^|\s)make test(\s|$)"),
-        ("make install", r"make install"),
+        ("the build installed", r"sudo cmake --install build"),
         ("the user made with dscl", r"dscl \. -create /Users/_mempoold UniqueID"),
         ("launchctl bootstrap system", r"launchctl bootstrap system /Library/LaunchDaemons/org\.mempool\.mempoold\.plist"),
         ("e2e_darwin run", r"build/e2e_darwin"),
