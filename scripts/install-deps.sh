@@ -28,14 +28,15 @@ debian_packages="$debian_packages python3-yaml"
 # Debian (no package index is reached).
 debian_packages="$debian_packages python3-dev python3-venv python3-setuptools python3-wheel python3-numpy python3-pytest"
 # promtool, which checks the metrics text (integration.metrics_http.promtool),
-# comes only with Debian's whole prometheus package (about 95 MB installed;
-# on a machine run by systemd its server starts too:
-# `systemctl disable --now prometheus` stops it).
-debian_packages="$debian_packages prometheus"
+# comes only inside Debian's prometheus package, whose server would start
+# and listen on every address once installed. So that package is not
+# installed: fetch_promtool unpacks promtool alone into this tree's
+# .tools/bin, where the test looks for it.
 
 # ---- macOS (Homebrew formulae) ------------------------------------------------
 # The compiler, make and Python come with the Command Line Tools, which
-# Homebrew itself needs. Homebrew's prometheus has promtool too.
+# Homebrew itself needs. Homebrew's prometheus has promtool too (its
+# server runs only if asked, with `brew services`).
 brew_packages="cmake pkg-config libuv libyaml check jansson socat prometheus"
 
 missing_debian() {
@@ -61,6 +62,25 @@ install_debian() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 }
 
+# promtool from Debian's prometheus package, unpacked into .tools/bin of
+# this tree; nothing is installed system-wide. A download that fails leaves
+# the promtool check skipped, and says so.
+fetch_promtool() {
+    tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/bin"
+    { command -v promtool || [ -x "$tools/promtool" ]; } >/dev/null 2>&1 && return 0
+    tmp=$(mktemp -d)
+    chmod 0755 "$tmp" # apt's download sandbox user writes here
+    if (cd "$tmp" && apt-get download -qq prometheus) >/dev/null 2>&1 &&
+        dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool; then
+        mkdir -p "$tools"
+        mv "$tmp/usr/bin/promtool" "$tools/promtool"
+        echo "install-deps: promtool unpacked into $tools"
+    else
+        echo "install-deps: could not fetch promtool; integration.metrics_http.promtool will be skipped" >&2
+    fi
+    rm -rf "$tmp"
+}
+
 install_macos() {
     xcode-select -p >/dev/null 2>&1 || {
         echo "install-deps: the Command Line Tools are needed: xcode-select --install" >&2
@@ -84,7 +104,8 @@ fi
 case "$(uname -s)" in
 Linux)
     command -v apt-get >/dev/null || { echo "install-deps: no apt-get; install: $debian_packages" >&2; exit 1; }
-    install_debian "$@" ;;
+    install_debian "$@"
+    fetch_promtool ;;
 Darwin) install_macos ;;
 *) echo "install-deps: unsupported system $(uname -s)" >&2; exit 1 ;;
 esac
