@@ -6,6 +6,7 @@
 #ifndef MEMPOOL_CLIENT_BLOCKS_H
 #define MEMPOOL_CLIENT_BLOCKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +21,10 @@ typedef struct held_block {
     unsigned prot;
     uint64_t epoch; /* the connection it was obtained on */
     uint64_t backing_id;
-    struct client_pool *pool; /* allocated in block isolation: its mapping
-                                 may be kept on release; NULL otherwise */
+    struct client_pool *pool; /* allocated here (read-write): it may go into
+                                 the pool's cache; NULL for an attach */
+    bool own_backing;   /* block isolation: its mapping may be kept */
+    bool shared;        /* handed out by mempool_share: never cached */
 } held_block;
 
 /* Open addressing with linear probing, keyed by address. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "blocks.h"
+#include "cache.h"
 #include "handoff.h"
 #include "proto.h"
 #include "session.h"
@@ -51,6 +52,22 @@ static void lock_client(mempool_client *c)
     pthread_mutex_lock(&c->lock);
     if (c->fork_generation != session_fork_generation())
         session_forget_parent(c);
+}
+
+/* A call's frame: the lock, then the cache's housekeeping (expiry, a
+ * give-back a reply asked for) before the call's work and, should this
+ * call's reply ask for a give-back, after it. */
+static void begin_call(mempool_client *c)
+{
+    lock_client(c);
+    cache_housekeep(c, cache_now());
+}
+
+static void end_call(mempool_client *c)
+{
+    if (c->give_back_requested)
+        cache_housekeep(c, cache_now());
+    pthread_mutex_unlock(&c->lock);
 }
 
 int mempool_connect(const char *socket_path, mempool_client **out)
@@ -171,9 +188,17 @@ static int collect_backing(mempool_client *c, const proto_block_reply *r,
 
 /* A block the daemon gave but this process could not map or record goes
  * straight back; if that fails, the daemon still frees it on hang-up. */
+/* Every frame to the daemon goes after the pending cache reports. */
+static int call(mempool_client *c, const session_request *rq, session_reply *rp)
+{
+    cache_flush(c);
+    return session_call(c, rq, rp);
+}
+
 static void send_release(mempool_client *c, const proto_release *m)
 {
     unsigned char payload[PROTO_MAX_FRAME];
+    cache_flush(c);
     session_send_oneway(c, PROTO_RELEASE, payload, proto_put_release(payload, m));
 }
 
@@ -185,11 +210,11 @@ static void give_back(mempool_client *c, uint64_t block_id)
 static int record_block(mempool_client *c, client_pool *pool, const proto_block_reply *r,
                         void *addr, mempool_block *out)
 {
-    bool own_backing = (r->backing_flags & PROTO_BACKING_SHARED) == 0;
     held_block b = { .addr = addr, .size = (size_t)r->size,
                      .id = r->block_id, .prot = r->prot, .epoch = c->epoch,
                      .backing_id = r->backing_id,
-                     .pool = own_backing && r->prot == (MEMPOOL_READ | MEMPOOL_WRITE) ? pool : NULL };
+                     .pool = r->prot == (MEMPOOL_READ | MEMPOOL_WRITE) ? pool : NULL,
+                     .own_backing = (r->backing_flags & PROTO_BACKING_SHARED) == 0 };
     int err = block_table_add(&c->blocks, &b);
     if (err != 0) {
         handoff_unmap(addr, b.size);
@@ -210,14 +235,18 @@ static int take_block_once(mempool_client *c, client_pool *pool, const session_r
                            mempool_block *out)
 {
     session_reply rp;
-    int err = session_call(c, rq, &rp);
+    int err = call(c, rq, &rp);
     if (err != 0)
         return err;
     proto_block_reply r;
     void *addr = NULL;
     err = proto_get_block_reply(rp.payload, &r);
-    if (err == 0 && pool != NULL)
+    if (err == 0 && pool != NULL) {
         pool->kept_max = r.kept_mappings;
+        pool->cache_max = r.client_cache;
+        pool->cache_age_ns = (uint64_t)r.client_cache_age_ms * 1000000u;
+        pool->page_size = (size_t)r.page_size;
+    }
     if (err == 0)
         err = collect_backing(c, &r, &rp.obj);
     if (err == 0)
@@ -265,6 +294,38 @@ static void populate(const mempool_block *b)
     }
 }
 
+/* A cache hit: the block is held again without a word to the daemon,
+ * zeroed here unless the caller asked for DIRTY (its bytes are this
+ * connection's own). */
+static bool alloc_from_cache(mempool_client *c, client_pool *p, size_t size, unsigned flags,
+                             mempool_block *out)
+{
+    held_block b;
+    if (!cache_take(c, p, size, &b))
+        return false;
+    if (block_table_add(&c->blocks, &b) != 0) {
+        give_back(c, b.id);
+        handoff_unmap(b.addr, b.size);
+        return false;
+    }
+    if (!(flags & MEMPOOL_ALLOC_DIRTY))
+        memset(b.addr, 0, b.size);
+    *out = (mempool_block){ .addr = b.addr, .size = b.size, .id = b.id, .prot = b.prot };
+    return true;
+}
+
+/* Refused for the quota or the pool's limit while this connection's cache
+ * of the pool held memory: the cache goes back and the daemon is asked
+ * once more. */
+static int alloc_from_daemon(mempool_client *c, client_pool *p, const session_request *rq,
+                             mempool_block *out)
+{
+    int err = take_block(c, p, rq, out);
+    if ((err == MEMPOOL_EDQUOT || err == MEMPOOL_ENOMEM) && cache_give_back(c, p) > 0)
+        err = take_block(c, p, rq, out);
+    return err;
+}
+
 int mempool_alloc(mempool_client *c, const char *pool, size_t size,
                   unsigned flags, mempool_block *out)
 {
@@ -273,15 +334,17 @@ int mempool_alloc(mempool_client *c, const char *pool, size_t size,
     if (c == NULL || out == NULL || !pool_name_ok(pool) || size == 0 ||
         (flags & ~ALLOC_FLAGS) != 0)
         return MEMPOOL_EINVAL;
-    proto_alloc m = { .size = size, .flags = flags };
-    memcpy(m.pool, pool, strlen(pool) + 1);
-    session_request rq = { .type = PROTO_ALLOC, .retry_safe = 1,
-                           .takes_object = 1 };
-    rq.len = proto_put_alloc(rq.payload, &m);
-    lock_client(c);
+    begin_call(c);
     client_pool *p = client_pools_get(&c->pools, pool);
-    int err = p != NULL ? take_block(c, p, &rq, out) : MEMPOOL_ENOMEM;
-    pthread_mutex_unlock(&c->lock);
+    int err = p != NULL ? 0 : MEMPOOL_ENOMEM;
+    if (p != NULL && !alloc_from_cache(c, p, size, flags, out)) {
+        proto_alloc m = { .size = size, .flags = flags };
+        memcpy(m.pool, pool, strlen(pool) + 1);
+        session_request rq = { .type = PROTO_ALLOC, .retry_safe = 1, .takes_object = 1 };
+        rq.len = proto_put_alloc(rq.payload, &m);
+        err = alloc_from_daemon(c, p, &rq, out);
+    }
+    end_call(c);
     if (err == 0 && (flags & MEMPOOL_ALLOC_POPULATE))
         populate(out);
     return err;
@@ -297,9 +360,9 @@ int mempool_attach(mempool_client *c, const mempool_handle *h,
     session_request rq = { .type = PROTO_ATTACH, .retry_safe = 1,
                            .takes_object = 1 };
     rq.len = proto_put_handle(rq.payload, h);
-    lock_client(c);
+    begin_call(c);
     int err = take_block(c, NULL, &rq, out);
-    pthread_mutex_unlock(&c->lock);
+    end_call(c);
     return err;
 }
 
@@ -314,7 +377,7 @@ static held_block *find_held(mempool_client *c, const mempool_block *b)
 
 /* A block from an older epoch died with its connection: it can no longer
  * be shared, since the daemon no longer knows this process holds it. */
-static int share_held(mempool_client *c, const held_block *held, unsigned prot,
+static int share_held(mempool_client *c, held_block *held, unsigned prot,
                       mempool_handle *out)
 {
     if (held->epoch != c->epoch)
@@ -324,11 +387,13 @@ static int share_held(mempool_client *c, const held_block *held, unsigned prot,
                              &(proto_share){ .block_id = held->id, .prot = prot });
     /* `held` is not looked at after the call, which releases the lock. */
     session_reply rp;
-    int err = session_call(c, &rq, &rp);
+    int err = call(c, &rq, &rp);
     if (err == MEMPOOL_ECONNLOST)
         return MEMPOOL_ENOBLOCK;
-    if (err == 0)
+    if (err == 0) {
         proto_get_handle(rp.payload, out);
+        held->shared = true; /* others may attach: never cached */
+    }
     return err;
 }
 
@@ -339,10 +404,10 @@ int mempool_share(mempool_client *c, const mempool_block *b, unsigned prot,
         memset(out, 0, sizeof *out);
     if (c == NULL || b == NULL || out == NULL || !prot_ok(prot))
         return MEMPOOL_EINVAL;
-    lock_client(c);
+    begin_call(c);
     held_block *held = find_held(c, b);
     int err = held != NULL ? share_held(c, held, prot, out) : MEMPOOL_ENOBLOCK;
-    pthread_mutex_unlock(&c->lock);
+    end_call(c);
     return err;
 }
 
@@ -353,7 +418,7 @@ int mempool_share(mempool_client *c, const mempool_block *b, unsigned prot,
  * kept_mappings, the rest go in frames of their own. */
 static bool keep_mapping(mempool_client *c, const held_block *b, proto_release *m)
 {
-    if (b->pool == NULL ||
+    if (b->pool == NULL || !b->own_backing ||
         !client_pool_keep(b->pool, b->backing_id, b->addr, b->size, &m->forget_backing))
         return false;
     m->flags |= PROTO_RELEASE_KEEP_MAPPING;
@@ -383,14 +448,24 @@ static int release_held(mempool_client *c, held_block *held)
     return 0;
 }
 
+/* Into this connection's cache if the block may go there (cache.h),
+ * without a message; else to the daemon. */
+static int release_or_cache(mempool_client *c, held_block *held)
+{
+    if (!cache_put(c, held, cache_now()))
+        return release_held(c, held);
+    block_table_remove(&c->blocks, held);
+    return 0;
+}
+
 int mempool_release(mempool_client *c, mempool_block *b)
 {
     if (c == NULL || b == NULL)
         return MEMPOOL_EINVAL;
-    lock_client(c);
+    begin_call(c);
     held_block *held = find_held(c, b);
-    int err = held != NULL ? release_held(c, held) : MEMPOOL_ENOBLOCK;
-    pthread_mutex_unlock(&c->lock);
+    int err = held != NULL ? release_or_cache(c, held) : MEMPOOL_ENOBLOCK;
+    end_call(c);
     if (held != NULL)
         memset(b, 0, sizeof *b);
     return err;
@@ -405,9 +480,9 @@ int mempool_pool_info(mempool_client *c, const char *pool, mempool_info *out)
     session_request rq = { .type = PROTO_POOL_INFO, .retry_safe = 1 };
     rq.len = proto_put_pool_name(rq.payload, pool);
     session_reply rp;
-    lock_client(c);
-    int err = session_call(c, &rq, &rp);
-    pthread_mutex_unlock(&c->lock);
+    begin_call(c);
+    int err = call(c, &rq, &rp);
+    end_call(c);
     if (err == 0)
         proto_get_info(rp.payload, out);
     return err;
@@ -433,7 +508,7 @@ static int name_ref(const char *pool, const char *name, int timeout_ms,
     return 0;
 }
 
-static int publish_held(mempool_client *c, const held_block *held,
+static int publish_held(mempool_client *c, held_block *held,
                         const char *name, unsigned prot)
 {
     if (held->epoch != c->epoch)
@@ -443,7 +518,9 @@ static int publish_held(mempool_client *c, const held_block *held,
     session_request rq = { .type = PROTO_PUBLISH };
     rq.len = proto_put_publish(rq.payload, &m);
     session_reply rp;
-    int err = session_call(c, &rq, &rp);
+    int err = call(c, &rq, &rp);
+    if (err == 0)
+        held->shared = true; /* others may attach by its name: never cached */
     return err == MEMPOOL_ECONNLOST ? MEMPOOL_ENOBLOCK : err;
 }
 
@@ -454,10 +531,10 @@ int mempool_publish(mempool_client *c, const mempool_block *b, const char *name,
         return MEMPOOL_EINVAL;
     if (!proto_block_name_ok(name))
         return MEMPOOL_EBADNAME;
-    lock_client(c);
+    begin_call(c);
     held_block *held = find_held(c, b);
     int err = held != NULL ? publish_held(c, held, name, prot) : MEMPOOL_ENOBLOCK;
-    pthread_mutex_unlock(&c->lock);
+    end_call(c);
     return err;
 }
 
@@ -470,9 +547,9 @@ int mempool_unpublish(mempool_client *c, const char *pool, const char *name)
         return err;
     rq.len = proto_put_unpublish(rq.payload, &m);
     session_reply rp;
-    lock_client(c);
-    err = session_call(c, &rq, &rp);
-    pthread_mutex_unlock(&c->lock);
+    begin_call(c);
+    err = call(c, &rq, &rp);
+    end_call(c);
     return err;
 }
 
@@ -492,9 +569,9 @@ int mempool_lookup(mempool_client *c, const char *pool, const char *name,
         return err;
     rq.len = proto_put_lookup(rq.payload, &m);
     session_reply rp;
-    lock_client(c);
-    err = session_call(c, &rq, &rp);
-    pthread_mutex_unlock(&c->lock);
+    begin_call(c);
+    err = call(c, &rq, &rp);
+    end_call(c);
     if (err == 0)
         proto_get_handle(rp.payload, out);
     return err;
@@ -513,8 +590,18 @@ int mempool_attach_name(mempool_client *c, const char *pool, const char *name,
     if (err != 0)
         return err;
     rq.len = proto_put_lookup(rq.payload, &m);
-    lock_client(c);
+    begin_call(c);
     err = take_block(c, NULL, &rq, out);
-    pthread_mutex_unlock(&c->lock);
+    end_call(c);
     return err;
+}
+
+int mempool_trim(mempool_client *c)
+{
+    if (c == NULL)
+        return MEMPOOL_EINVAL;
+    lock_client(c);
+    cache_give_back(c, NULL);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }

@@ -31,6 +31,10 @@ static void drop_kept(client_pool *p)
     for (size_t i = 0; i < p->nkept; i++)
         handoff_unmap(p->kept[i].addr, p->kept[i].size);
     p->nkept = 0;
+    for (size_t i = 0; i < p->ncached; i++)
+        handoff_unmap(p->cache[i].b.addr, p->cache[i].b.size);
+    p->ncached = 0;
+    p->cached_bytes = 0;
 }
 
 void client_pools_drop_kept(client_pools *t)
@@ -44,6 +48,7 @@ void client_pools_free(client_pools *t)
     for (size_t i = 0; i < t->count; i++) {
         drop_kept(t->items[i]);
         free(t->items[i]->kept);
+        free(t->items[i]->cache);
         free(t->items[i]);
     }
     free(t->items);
@@ -101,4 +106,61 @@ bool client_pool_keep(client_pool *p, uint64_t backing_id, void *addr, size_t si
     if (p->nkept > p->kept_max)
         *evicted = client_pool_trim_kept(p);
     return true;
+}
+
+/* ---- the block cache ---------------------------------------------------------- */
+
+static size_t pages_of(const client_pool *p, size_t size)
+{
+    return (size + p->page_size - 1) / p->page_size;
+}
+
+bool client_pool_cache_take(client_pool *p, size_t size, held_block *out)
+{
+    if (p->ncached == 0 || p->page_size == 0)
+        return false;
+    size_t want = pages_of(p, size) * p->page_size;
+    for (size_t i = p->ncached; i-- > 0;) {
+        if (p->cache[i].b.size != want)
+            continue;
+        *out = p->cache[i].b;
+        p->cached_bytes -= want;
+        memmove(&p->cache[i], &p->cache[i + 1], (p->ncached - i - 1) * sizeof *p->cache);
+        p->ncached--;
+        return true;
+    }
+    return false;
+}
+
+bool client_pool_cache_put(client_pool *p, const held_block *b, uint64_t now)
+{
+    if (b->size > p->cache_max || p->cached_bytes + b->size > p->cache_max)
+        return false;
+    if (p->ncached == p->cache_cap) {
+        size_t cap = p->cache_cap != 0 ? p->cache_cap * 2 : 16;
+        cached_block *cache = realloc(p->cache, cap * sizeof *cache);
+        if (cache == NULL)
+            return false;
+        p->cache = cache;
+        p->cache_cap = cap;
+    }
+    p->cache[p->ncached++] = (cached_block){ .b = *b, .cached_at = now };
+    p->cached_bytes += b->size;
+    return true;
+}
+
+bool client_pool_cache_pop_oldest(client_pool *p, held_block *out)
+{
+    if (p->ncached == 0)
+        return false;
+    *out = p->cache[0].b;
+    p->cached_bytes -= out->size;
+    memmove(&p->cache[0], &p->cache[1], (p->ncached - 1) * sizeof *p->cache);
+    p->ncached--;
+    return true;
+}
+
+uint64_t client_pool_cache_oldest(const client_pool *p)
+{
+    return p->ncached > 0 ? p->cache[0].cached_at : UINT64_MAX;
 }

@@ -142,6 +142,9 @@ static void drop_with(mempool_client *c, int status)
     backing_table_clear(&c->backings);
     answer_all(c, status);
     client_pools_drop_kept(&c->pools);
+    /* Reports about that connection's blocks: nobody to tell any more. */
+    c->cache_reports.count = 0;
+    c->give_back_requested = false;
 }
 
 void session_drop(mempool_client *c) { drop_with(c, MEMPOOL_ECONNLOST); }
@@ -176,6 +179,8 @@ void session_forget_parent(mempool_client *c)
     c->pending = NULL;
     c->reader_sock = -1;
     client_pools_drop_kept(&c->pools); /* the child's copies of them */
+    c->cache_reports.count = 0;              /* about the parent's blocks */
+    c->give_back_requested = false;
     c->fork_generation = forks_seen;
 }
 
@@ -248,6 +253,8 @@ static void dispatch(mempool_client *c, const unsigned char *frame, size_t len,
         memcpy(p->rp->payload, frame + PROTO_HEADER_SIZE, h.length);
         p->rp->obj = *obj;
     }
+    if (h.flags & PROTO_FLAG_GIVE_BACK)
+        c->give_back_requested = true;
     *obj = HANDOFF_OBJECT_NONE;
     answer(c, p, h.status);
 }

@@ -45,6 +45,8 @@ struct mempool_client {
     block_table blocks;
     backing_table backings;
     client_pools pools;
+    proto_cache cache_reports; /* cache reports not yet sent (cache.h) */
+    bool give_back_requested; /* a reply carried PROTO_FLAG_GIVE_BACK */
 };
 
 typedef struct session_request {

@@ -243,7 +243,7 @@ int proto_decode_header(const unsigned char *buf, size_t len, int is_reply,
     if (out->type != PROTO_HELLO && (out->version < PROTO_MIN_VERSION ||
                                      out->version > PROTO_VERSION))
         return MEMPOOL_EVERSION;
-    if (out->flags != 0)
+    if (out->flags != 0 && (!is_reply || (out->flags & ~PROTO_FLAG_GIVE_BACK) != 0))
         return MEMPOOL_EPROTO;
     const proto_entry *e = find_entry(out->type);
     if (e == NULL)
@@ -323,8 +323,10 @@ size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m)
     put_u32(p + 36, m->backing_flags);
     memcpy(p + 40, m->rendezvous, PROTO_RENDEZVOUS_SIZE);
     put_u32(p + 56, m->kept_mappings);
-    put_u32(p + 60, 0);
-    return 64;
+    put_u32(p + 60, m->client_cache_age_ms);
+    proto_put_u64(p + 64, m->client_cache);
+    proto_put_u64(p + 72, m->page_size);
+    return 80;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -348,9 +350,13 @@ int proto_get_block_reply(const unsigned char *p, proto_block_reply *m)
     m->backing_flags = get_u32(p + 36);
     memcpy(m->rendezvous, p + 40, PROTO_RENDEZVOUS_SIZE);
     m->kept_mappings = get_u32(p + 56);
+    m->client_cache_age_ms = get_u32(p + 60);
+    m->client_cache = proto_get_u64(p + 64);
+    m->page_size = proto_get_u64(p + 72);
     if (m->size == 0 || (m->prot & ~PROTO_PROT_BITS) != 0 ||
         (m->prot & MEMPOOL_READ) == 0 ||
-        (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0 || get_u32(p + 60) != 0)
+        (m->backing_flags & ~PROTO_BACKING_FLAGS) != 0 || m->page_size == 0 ||
+        (m->page_size & (m->page_size - 1)) != 0 || m->size % m->page_size != 0)
         return MEMPOOL_EPROTO;
     /* A kept backing is one the client has: it never comes along too. */
     if ((m->backing_flags & PROTO_BACKING_KEPT) &&
@@ -380,6 +386,34 @@ int proto_get_release(const unsigned char *p, proto_release *m)
         return MEMPOOL_EPROTO;
     return 0;
 }
+
+size_t proto_put_cache(unsigned char *p, const proto_cache *m)
+{
+    memset(p, 0, 8 + 8 * PROTO_CACHE_MAX);
+    put_u32(p, m->count);
+    for (uint32_t i = 0; i < m->count && i < PROTO_CACHE_MAX; i++)
+        proto_put_u64(p + 8 + 8 * i, m->entries[i]);
+    return 8 + 8 * PROTO_CACHE_MAX;
+}
+
+/* Entries past count must be zero; every entry within it names a block
+ * (not 0) with a known op. */
+int proto_get_cache(const unsigned char *p, proto_cache *m)
+{
+    m->count = get_u32(p);
+    if (m->count == 0 || m->count > PROTO_CACHE_MAX || get_u32(p + 4) != 0)
+        return MEMPOOL_EPROTO;
+    for (uint32_t i = 0; i < PROTO_CACHE_MAX; i++) {
+        uint64_t e = proto_get_u64(p + 8 + 8 * i);
+        if (i >= m->count ? e != 0 : (PROTO_CACHE_OP(e) == 0 || PROTO_CACHE_ID(e) == 0))
+            return MEMPOOL_EPROTO;
+        if (i < m->count)
+            m->entries[i] = e;
+    }
+    return 0;
+}
+
+void proto_set_flags(unsigned char *frame, uint32_t flags) { put_u32(frame + 4, flags); }
 
 size_t proto_put_share(unsigned char *p, const proto_share *m)
 {

@@ -8,7 +8,7 @@
  *   offset size  field
  *        0    2  version     PROTO_VERSION of the sender
  *        2    2  type        enum proto_type
- *        4    4  flags       reserved, must be 0
+ *        4    4  flags       0; a reply may set PROTO_FLAG_GIVE_BACK
  *        8    8  request_id  chosen by the client, echoed in the reply
  *       16    4  status      0, or a negative MEMPOOL_E* code (replies only)
  *       20    4  length      payload bytes; must equal the type's table entry
@@ -55,7 +55,17 @@
  *      CLIENT_ZEROES (this uid's own warm block: the client zeroes it).
  *      Block isolation's backing_id names the backing for good, not the
  *      block. The block reply of ATTACH_NAME grows with it.
- *      Version 4 is no longer spoken (PROTO_MIN_VERSION 5). */
+ *      Version 4 is no longer spoken (PROTO_MIN_VERSION 5).
+ *   6  the client-side block cache. A new one-way message, CACHE (232):
+ *      count u32, pad u32, then `count` (at most 28) entries u64, each an
+ *      op in the top two bits (PUT: the block went into the client's
+ *      cache, still held; TAKE: taken out of it, in use; GIVE_BACK:
+ *      released) and the block id below. Replies may carry the header
+ *      flag GIVE_BACK: the client gives its cache back. The block reply
+ *      (ALLOC, ATTACH, ATTACH_NAME) grows from 64 to 80 bytes:
+ *      client_cache_age_ms u32 (in place of the pad), client_cache u64
+ *      and the pool's page_size u64. Version 5 is no longer spoken
+ *      (PROTO_MIN_VERSION 6). */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -64,8 +74,8 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 5
-#define PROTO_MIN_VERSION 5
+#define PROTO_VERSION 6
+#define PROTO_MIN_VERSION 6
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
@@ -73,20 +83,21 @@
 #define PROTO_HANDLE_SIZE 32
 #define PROTO_RENDEZVOUS_SIZE 16 /* the block reply's nonce */
 #define PROTO_BLOCK_NAME_MAX 64  /* a published name's longest length */
-#define PROTO_MAX_FRAME 256      /* larger than any frame of this version */
+#define PROTO_MAX_FRAME 256      /* no frame of this version is larger */
 
 #define PROTO_TYPE_MAP(XX)                                                     \
     /* name        num  request size  reply size (-1: never replied to) */    \
     XX(HELLO, 1, 40, 16)                                                       \
-    XX(ALLOC, 2, 80, 64)                                                       \
+    XX(ALLOC, 2, 80, 80)                                                       \
     XX(SHARE, 3, 16, 32)                                                       \
-    XX(ATTACH, 4, 32, 64)                                                      \
+    XX(ATTACH, 4, 32, 80)                                                      \
     XX(RELEASE, 5, 24, -1)                                                     \
     XX(POOL_INFO, 6, 64, 80)                                                   \
     XX(PUBLISH, 7, 80, 0)                                                      \
     XX(UNPUBLISH, 8, 128, 0)                                                   \
     XX(LOOKUP, 9, 136, 32)                                                     \
-    XX(ATTACH_NAME, 10, 136, 64)
+    XX(ATTACH_NAME, 10, 136, 80)                                               \
+    XX(CACHE, 11, 232, -1)
 
 typedef enum proto_type {
 #define PROTO_TYPE_ENUM(name, num, req, rep) PROTO_##name = num,
@@ -96,6 +107,10 @@ typedef enum proto_type {
 
 /* Every type number is below this: tables indexed by type use it. */
 #define PROTO_TYPE_LIMIT 32
+
+/* Header flags: a reply may ask the client to give back the blocks it
+ * keeps cached (the pool nears its limit, memory pressure, a scavenge). */
+#define PROTO_FLAG_GIVE_BACK 0x1u
 
 typedef struct proto_header {
     uint16_t version;
@@ -128,11 +143,12 @@ typedef struct proto_alloc {
     uint32_t flags; /* MEMPOOL_ALLOC_* */
 } proto_alloc;
 
-/* The reply of ALLOC and ATTACH (64): where the block lies in the backing
+/* The reply of ALLOC and ATTACH (80): where the block lies in the backing
  * that comes with the frame (or that an earlier frame brought, or that the
- * client kept mapped).
+ * client kept mapped), and the pool's settings for the library.
  *   block_id u64, size u64, offset u64, backing_id u64, prot u32,
- *   backing_flags u32, rendezvous[16], kept_mappings u32, pad u32.
+ *   backing_flags u32, rendezvous[16], kept_mappings u32,
+ *   client_cache_age_ms u32, client_cache u64, page_size u64.
  * rendezvous: with ATTACHED on macOS, the one-time nonce the client
  * presents to the daemon's Mach service to receive the backing; zeros on
  * Linux and whenever ATTACHED is not set. */
@@ -145,6 +161,9 @@ typedef struct proto_block_reply {
     uint32_t backing_flags;
     unsigned char rendezvous[PROTO_RENDEZVOUS_SIZE];
     uint32_t kept_mappings; /* the pool's: released mappings to keep */
+    uint32_t client_cache_age_ms; /* the pool's: how long a block may stay cached */
+    uint64_t client_cache;  /* the pool's: bytes one connection may keep cached */
+    uint64_t page_size;     /* the pool's page: the cache's fit rule */
 } proto_block_reply;
 
 /* backing_flags */
@@ -174,6 +193,19 @@ typedef struct proto_release {
 } proto_release;
 
 #define PROTO_RELEASE_KEEP_MAPPING 0x1u /* the client keeps the block's mapping */
+
+/* CACHE request (232), one-way: count u32, pad u32, entries[28] u64. */
+#define PROTO_CACHE_MAX 28
+#define PROTO_CACHE_PUT 1u       /* into the client's cache; still held */
+#define PROTO_CACHE_TAKE 2u      /* out of it, in use again */
+#define PROTO_CACHE_GIVE_BACK 3u /* released (the client unmapped it) */
+#define PROTO_CACHE_ENTRY(op, id) (((uint64_t)(op) << 62) | (id))
+#define PROTO_CACHE_OP(entry) ((unsigned)((entry) >> 62))
+#define PROTO_CACHE_ID(entry) ((entry) & ((1ull << 62) - 1))
+typedef struct proto_cache {
+    uint32_t count;
+    uint64_t entries[PROTO_CACHE_MAX];
+} proto_cache;
 
 /* POOL_INFO request (64): pool[64]. Reply (80): ten u64, in the order of
  * mempool_info's fields. */
@@ -241,6 +273,10 @@ size_t proto_put_block_reply(unsigned char *p, const proto_block_reply *m);
 int proto_get_block_reply(const unsigned char *p, proto_block_reply *m);
 size_t proto_put_release(unsigned char *p, const proto_release *m);
 int proto_get_release(const unsigned char *p, proto_release *m);
+size_t proto_put_cache(unsigned char *p, const proto_cache *m);
+int proto_get_cache(const unsigned char *p, proto_cache *m);
+/* Sets the header flags of an encoded frame. */
+void proto_set_flags(unsigned char *frame, uint32_t flags);
 size_t proto_put_share(unsigned char *p, const proto_share *m);
 int proto_get_share(const unsigned char *p, proto_share *m);
 size_t proto_put_handle(unsigned char *p, const mempool_handle *h);

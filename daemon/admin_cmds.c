@@ -228,6 +228,7 @@ static const struct {
     { "quota", FIGURE(quota) },
     { "page_size", FIGURE(page_size) },
     { "in_use", FIGURE(in_use) },
+    { "cached", FIGURE(cached) },
     { "warm", FIGURE(warm) },
     { "released", FIGURE(released) },
     { "blocks", FIGURE(blocks) },
@@ -390,6 +391,7 @@ static void write_client(const server_client_info *ci, void *arg)
     json_kv_string(w, "name", ci->name);
     json_kv_uint(w, "blocks", ci->blocks);
     json_kv_uint(w, "bytes", ci->bytes);
+    json_kv_uint(w, "cached", ci->cached);
     json_key(w, "pools");
     json_object_begin(w);
     for (size_t i = 0; i < pool_set_count(walk->d->pools); i++) {
@@ -461,6 +463,11 @@ static int cmd_scavenge(admin_call *c)
         write_scavenge_fields(c->out, c->d, target, 0);
         return 0;
     }
+    /* Clients' caches hold memory no scavenge can reach: replies ask them
+     * to give it back for the next second (the daemon cannot reach into a
+     * client; a connection that makes no call keeps its cache until its
+     * age limit). */
+    pool_set_ask_give_back(c->d->pools, daemon_now_ns() + GIVE_BACK_ASK_NS);
     /* The scavenger works in slices of a millisecond between other work
      * and calls admin_scavenge_done when it is through. */
     int rc = scavenger_force(c->d, target, bytes == UINT64_MAX ? 0 : bytes, admin_scavenge_done,

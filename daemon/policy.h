@@ -21,6 +21,8 @@ typedef struct policy_scavenger {
  * so that a reload reaches connected clients. */
 typedef struct policy_library {
     uint32_t kept_mappings; /* block isolation: released mappings kept, 0: off */
+    uint64_t client_cache;  /* bytes one connection may keep cached, 0: off */
+    uint64_t client_cache_age_ns; /* how long a block may stay cached */
 } policy_library;
 
 typedef enum policy_isolation {

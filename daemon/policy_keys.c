@@ -204,6 +204,14 @@ static const policy_key library_keys[] = {
       .offset = offsetof(policy_library, kept_mappings), .default_text = "64", .min = 0,
       .max = 1024,
       .help = "block isolation: mappings of released blocks a connection keeps, 0: none" },
+    { .name = "client_cache", .type = POLICY_SIZE,
+      .offset = offsetof(policy_library, client_cache), .default_text = "4MiB", .min = 0,
+      .max = SIZE_MAX_BYTES,
+      .help = "bytes of released blocks one connection keeps cached, 0B: none; "
+              "at most a quarter of the quota" },
+    { .name = "client_cache_age", .type = POLICY_DURATION,
+      .offset = offsetof(policy_library, client_cache_age_ns), .default_text = "1s", .min = 0,
+      .max = SECONDS(3600), .help = "how long a released block may stay cached" },
 };
 
 static const policy_key access_keys[] = {
@@ -417,6 +425,29 @@ static void check_retain(policy_ctx *ctx, policy_pool *pool, const policy_key_st
     policy_key_pop(ctx, saved);
 }
 
+/* A connection's cache counts toward its quota: at most a quarter of it,
+ * so that what one connection keeps cached never starves its own
+ * allocations. Written on the pool above that is an error; inherited from
+ * the global section it is cut, as retain is. */
+static void check_client_cache(policy_ctx *ctx, policy_pool *pool, const policy_key_state *state)
+{
+    const policy_key_state *quota = pool_state(state, "quota");
+    const policy_key_state *library = pool_state(state, "library");
+    uint64_t max = pool->quota / 4;
+    if (quota->bad || library->bad || pool->library.client_cache <= max)
+        return;
+    const ynode *written = ymap_get(library->value, "client_cache");
+    if (written == NULL) {
+        pool->library.client_cache = max;
+        return;
+    }
+    char text[32];
+    policy_format_size(max, text, sizeof text);
+    size_t saved = policy_key_push(ctx, ".library.client_cache");
+    policy_report_at(ctx, written, "%s is above a quarter of quota (%s)", written->text, text);
+    policy_key_pop(ctx, saved);
+}
+
 static void check_huge_pages(policy_ctx *ctx, const policy_pool *pool,
                              const policy_key_state *state)
 {
@@ -440,6 +471,7 @@ static void check_pool(policy_ctx *ctx, void *base, const policy_key_state *stat
     check_not_above(ctx, pool, state, "quota", "limit");
     check_not_above(ctx, pool, state, "max_block", "limit");
     check_retain(ctx, pool, state);
+    check_client_cache(ctx, pool, state);
     check_huge_pages(ctx, pool, state);
 }
 

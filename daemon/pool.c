@@ -800,6 +800,7 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .quota = p->cfg->quota,
         .page_size = p->page,
         .in_use = p->in_use,
+        .cached = p->cached,
         .warm = p->warm.bytes,
         .released = p->released,
         .blocks = p->blocks,

@@ -45,13 +45,16 @@ typedef struct pool_grant {
                             no descriptor, the client reuses its mapping */
     bool client_zeroes;  /* warm, this uid's own, not DIRTY: the client
                             clears it through its mapping */
-    uint32_t kept_mappings; /* the pool's setting, for the client */
+    uint32_t kept_mappings; /* the pool's settings, for the client */
+    uint64_t client_cache, client_cache_age_ns;
+    uint64_t page_size;
 } pool_grant;
 
 /* Per-pool figures, for mempool_pool_info, stats and metrics. */
 typedef struct pool_stats {
     uint64_t reserve, limit, quota, page_size;
     uint64_t in_use;      /* bytes in live blocks */
+    uint64_t cached;      /* of which: in clients' caches */
     uint64_t warm;        /* free bytes kept Ready */
     uint64_t released;    /* bytes given back to the OS, in total */
     uint64_t blocks;      /* live blocks */
@@ -132,6 +135,23 @@ int pool_release(pool_client *c, uint64_t block_id, uint64_t now);
 int pool_release_keeping(pool_client *c, uint64_t block_id, uint64_t now);
 /* The client unmapped a backing it kept (0 or an unknown serial: nothing). */
 void pool_client_forget_backing(pool_client *c, uint64_t backing_id);
+
+/* The client's block cache: a block it holds went into its cache (still
+ * held: it counts toward quota and limit, shown as cached) or came out of
+ * it. 0 or MEMPOOL_ENOBLOCK. */
+int pool_client_cache_mark(pool_client *c, uint64_t block_id, bool cached);
+/* Bytes the client keeps cached, in all pools / in one. */
+uint64_t pool_client_cached(const pool_client *c);
+uint64_t pool_client_cached_in(const pool_client *c, const pool *p);
+/* Whether the next reply asks the client to give its cache back: it keeps
+ * some cached and a pool it caches in is within an eighth of its limit,
+ * or the set asks every client (pool_set_ask_give_back) until later. */
+bool pool_client_should_give_back(const pool_client *c, uint64_t now);
+/* Memory pressure, an admin scavenge: clients are asked to give their
+ * caches back until `until` (monotonic ns). */
+void pool_set_ask_give_back(pool_set *s, uint64_t until);
+/* How long an admin scavenge or memory pressure asks it. */
+#define GIVE_BACK_ASK_NS 1000000000ull
 int pool_client_info(const pool_client *c, const char *pool_name,
                      mempool_info *out);
 

@@ -16,6 +16,7 @@
 typedef struct hold {
     block *blk;
     unsigned prot;
+    bool cached;            /* in the client's cache */
     struct hold *next_same; /* other holds of the same block by this client */
 } hold;
 
@@ -33,6 +34,8 @@ struct pool_client {
     idtable kept;    /* backing serial -> its pool's index + 1: backings the
                         client keeps mapped (block isolation) */
     uint32_t *nkept; /* per pool: entries of `kept` */
+    uint64_t *cached; /* per pool: bytes of holds in the client's cache */
+    uint64_t cached_total;
 };
 
 /* ---- uid accounts ------------------------------------------------------------ */
@@ -121,11 +124,13 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
     c->use = calloc(s->npools ? s->npools : 1, sizeof *c->use);
     c->mapped_shared = calloc(s->npools ? s->npools : 1, sizeof *c->mapped_shared);
     c->nkept = calloc(s->npools ? s->npools : 1, sizeof *c->nkept);
-    c->account = c->use && c->mapped_shared && c->nkept ? account_get(s, uid) : NULL;
+    c->cached = calloc(s->npools ? s->npools : 1, sizeof *c->cached);
+    c->account = c->use && c->mapped_shared && c->nkept && c->cached ? account_get(s, uid) : NULL;
     if (c->account == NULL) {
         free(c->use);
         free(c->mapped_shared);
         free(c->nkept);
+        free(c->cached);
         free(c);
         return NULL;
     }
@@ -140,9 +145,22 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
     return c;
 }
 
+static void set_cached(pool_client *c, hold *h, bool cached)
+{
+    if (h->cached == cached)
+        return;
+    pool *p = h->blk->pool;
+    int64_t delta = cached ? (int64_t)h->blk->size : -(int64_t)h->blk->size;
+    h->cached = cached;
+    c->cached[p->index] += (uint64_t)delta;
+    c->cached_total += (uint64_t)delta;
+    p->cached += (uint64_t)delta;
+}
+
 static void hold_drop(pool_client *c, hold *h, uint64_t now)
 {
     block *b = h->blk;
+    set_cached(c, h, false);
     c->use[b->pool->index] -= b->size;
     c->account->use[b->pool->index] -= b->size;
     c->account->backing_holds -= b->pool->cfg->isolation == POLICY_ISOLATION_BLOCK;
@@ -178,6 +196,7 @@ void pool_client_free(pool_client *c, uint64_t now)
     free(c->mapped_shared);
     free(c->use);
     free(c->nkept);
+    free(c->cached);
     free(c);
 }
 
@@ -252,6 +271,9 @@ static void grant_fill(const block *b, unsigned prot, pool_grant *g)
         .backing_addr = shared ? p->base : b->addr,
         .backing_size = shared ? p->cfg->reserve : b->size,
         .kept_mappings = p->cfg->library.kept_mappings,
+        .client_cache = p->cfg->library.client_cache,
+        .client_cache_age_ns = p->cfg->library.client_cache_age_ns,
+        .page_size = p->page,
     };
 }
 
@@ -445,6 +467,48 @@ static int release(pool_client *c, uint64_t block_id, bool keep_mapping, uint64_
         idtable_put(&c->holds, block_id, h->next_same);
     hold_drop(c, h, now);
     return 0;
+}
+
+int pool_client_cache_mark(pool_client *c, uint64_t block_id, bool cached)
+{
+    hold *h = hold_find(c, block_id);
+    if (h == NULL)
+        return MEMPOOL_ENOBLOCK;
+    set_cached(c, h, cached);
+    return 0;
+}
+
+uint64_t pool_client_cached(const pool_client *c) { return c->cached_total; }
+
+uint64_t pool_client_cached_in(const pool_client *c, const pool *p)
+{
+    return c->cached[p->index];
+}
+
+void pool_set_ask_give_back(pool_set *s, uint64_t until)
+{
+    if (until > s->give_back_until)
+        s->give_back_until = until;
+}
+
+/* Near the limit: in use and warm within an eighth of it, so that what
+ * clients cache goes back before the limit path has to refuse. */
+static bool near_limit(const pool *p)
+{
+    uint64_t limit = p->cfg->limit;
+    return p->in_use + pool_warm_bytes(p) >= limit - limit / 8;
+}
+
+bool pool_client_should_give_back(const pool_client *c, uint64_t now)
+{
+    if (c->cached_total == 0)
+        return false;
+    if (now < c->set->give_back_until)
+        return true;
+    for (size_t i = 0; i < c->set->npools; i++)
+        if (c->cached[i] > 0 && near_limit(&c->set->pools[i]))
+            return true;
+    return false;
 }
 
 int pool_release(pool_client *c, uint64_t block_id, uint64_t now)

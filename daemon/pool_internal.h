@@ -32,6 +32,7 @@ struct pool {
     mem_backing shared;   /* pool isolation: one backing for the pool */
     uint64_t mapped_top;  /* pool isolation: no page at or above is mapped */
     uint64_t in_use, released, sync_scavenged, blocks, holders;
+    uint64_t cached;              /* bytes of held blocks in clients' caches */
     warm_set warm;                /* free memory kept Ready for reuse */
     block *live_head;             /* live blocks, newest first */
     block *resident_cursor;       /* the next live block to measure again */
@@ -80,6 +81,8 @@ struct pool_set {
     idtable handles; /* first 8 handle bytes -> handle_entry */
     uint64_t next_block_id;
     uint64_t next_backing_serial;
+    uint64_t give_back_until; /* monotonic ns: replies ask clients to give
+                                 their caches back until then */
     pool_limit_release_fn *limit_release; /* NULL: pool_release_warm_part */
     void *limit_release_arg;
     uint64_t backings;     /* own backings open (block isolation), live or warm */

@@ -346,6 +346,7 @@ void scavenger_pressure(daemon_state *d)
         return;
     log_info("memory pressure: every pool drops its warm memory");
     uint64_t now = now_ns();
+    pool_set_ask_give_back(d->pools, now + GIVE_BACK_ASK_NS);
     for (size_t i = 0; i < s->npools; i++) {
         scavenge_pacer_pressure(&s->pools[i].pacer);
         s->pools[i].next_ns = now;

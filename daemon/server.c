@@ -119,6 +119,10 @@ static int reply(session *s, const proto_header *h, const unsigned char *payload
 {
     unsigned char frame[PROTO_MAX_FRAME];
     size_t n = proto_encode_reply(frame, h->type, h->request_id, 0, payload, len);
+    /* Error replies never carry it: the library gives back and retries on
+     * EDQUOT and ENOMEM by itself. */
+    if (pool_client_should_give_back(s->pc, daemon_now_ns()))
+        proto_set_flags(frame, PROTO_FLAG_GIVE_BACK);
     return send_frame(s, frame, n, obj);
 }
 
@@ -180,7 +184,10 @@ static int send_grant(request *r, const pool_grant *grant)
         grant_per_block(&g);
     proto_block_reply m = { .block_id = g.block_id, .size = g.size, .offset = g.offset,
                             .backing_id = g.backing_id, .prot = g.prot,
-                            .kept_mappings = g.kept_mappings };
+                            .kept_mappings = g.kept_mappings,
+                            .client_cache_age_ms = (uint32_t)(g.client_cache_age_ns / 1000000),
+                            .client_cache = g.client_cache,
+                            .page_size = g.page_size };
     handoff_object obj = HANDOFF_OBJECT_NONE;
     bool send_backing = g.shared_backing ? idtable_get(&s->sent_backings, g.backing_id) == NULL
                                          : !g.kept;
@@ -287,6 +294,27 @@ static int serve_release(request *r)
                                                     : pool_release(r->s->pc, m.block_id, now);
     if (rc != 0)
         release_refused(r->s, m.block_id, rc);
+    return 0;
+}
+
+/* One-way: what went into the client's cache, came out of it, or was
+ * given back from it. An entry the daemon cannot honour (a block the
+ * connection does not hold) is refused like a release. */
+static int serve_cache(request *r)
+{
+    proto_cache m;
+    if (proto_get_cache(r->payload, &m) != 0)
+        return MEMPOOL_EPROTO;
+    uint64_t now = daemon_now_ns();
+    for (uint32_t i = 0; i < m.count; i++) {
+        uint64_t id = PROTO_CACHE_ID(m.entries[i]);
+        unsigned op = PROTO_CACHE_OP(m.entries[i]);
+        int rc = op == PROTO_CACHE_GIVE_BACK ? pool_release(r->s->pc, id, now)
+                                             : pool_client_cache_mark(r->s->pc, id,
+                                                                      op == PROTO_CACHE_PUT);
+        if (rc != 0)
+            release_refused(r->s, id, rc);
+    }
     return 0;
 }
 
@@ -536,6 +564,7 @@ static int (*const handlers[PROTO_TYPE_LIMIT])(request *) = {
     [PROTO_UNPUBLISH] = serve_unpublish,
     [PROTO_LOOKUP] = serve_lookup,
     [PROTO_ATTACH_NAME] = serve_lookup,
+    [PROTO_CACHE] = serve_cache,
 };
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -891,6 +920,7 @@ void server_foreach_client(const server *srv, void (*fn)(const server_client_inf
             .connected_unix_ms = s->connected_ms,
             .blocks = pool_client_blocks(s->pc),
             .bytes = pool_client_bytes(s->pc),
+            .cached = pool_client_cached(s->pc),
             .account = s->pc,
         };
         fn(&info, arg);

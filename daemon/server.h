@@ -41,6 +41,7 @@ typedef struct server_client_info {
     const char *name;          /* given at hello; "" before it */
     uint64_t connected_unix_ms;
     uint64_t blocks, bytes;    /* holds, and the bytes of what it holds */
+    uint64_t cached;           /* of those bytes: in its block cache */
     const pool_client *account; /* for per-pool figures (pool_client_use) */
 } server_client_info;
 

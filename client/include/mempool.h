@@ -117,6 +117,9 @@ int mempool_lookup(mempool_client *c, const char *pool, const char *name,
 /* mempool_lookup and mempool_attach in one round trip. */
 int mempool_attach_name(mempool_client *c, const char *pool,
                         const char *name, int timeout_ms, mempool_block *out);
+/* Gives back at once every block this connection keeps in its block cache
+ * (blocks released that the library kept for the next allocation). */
+int mempool_trim(mempool_client *c);
 int mempool_handle_format(const mempool_handle *h, char *buf, size_t len);
 int mempool_handle_parse(const char *text, mempool_handle *out);
 const char *mempool_strerror(int err);

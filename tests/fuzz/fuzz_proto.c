@@ -23,6 +23,7 @@ typedef union payload_struct {
     proto_block_reply block_reply;
     proto_share share;
     proto_release release;
+    proto_cache cache;
     mempool_handle handle;
     char pool_name[PROTO_POOL_NAME_MAX + 1];
     mempool_info info;
@@ -62,6 +63,7 @@ CODEC(publish, publish)
 CODEC(unpublish, name_ref)
 CODEC(lookup, name_ref)
 CODEC(release, release)
+CODEC(cache, cache)
 #undef CODEC
 static int get_pool_name(const unsigned char *p, payload_struct *m)
 {
@@ -96,6 +98,7 @@ static const struct codec {
     { PROTO_ATTACH, 0, get_handle, put_handle },
     { PROTO_ATTACH, 1, get_block_reply, put_block_reply },
     { PROTO_RELEASE, 0, get_release, put_release },
+    { PROTO_CACHE, 0, get_cache, put_cache },
     { PROTO_POOL_INFO, 0, get_pool_name, put_pool_name },
     { PROTO_POOL_INFO, 1, get_info, put_info },
     { PROTO_PUBLISH, 0, get_publish, put_publish },

@@ -372,6 +372,7 @@ static void make_warm(mempool_client *c, const char *pool, uint64_t size)
     ck_assert_int_eq(mempool_alloc(c, pool, size, 0, &b), 0);
     memset(b.addr, 0x5a, b.size);
     ck_assert_int_eq(mempool_release(c, &b), 0);
+    ck_assert_int_eq(mempool_trim(c), 0); /* out of the client's cache: warm */
 }
 
 START_TEST(scavenge_releases_warm_memory_to_the_os)
@@ -405,6 +406,7 @@ START_TEST(scavenge_takes_a_pool_and_a_byte_budget)
     memset(b.addr, 1, b.size);
     ck_assert_int_eq(mempool_release(c, &a), 0);
     ck_assert_int_eq(mempool_release(c, &b), 0);
+    ck_assert_int_eq(mempool_trim(c), 0);
     ck_assert_uint_eq(wait_in_use(c, "default", 0), 0);
     ck_assert_uint_eq(pool_figure("default", "warm"), 8 * MiB);
     uint64_t memfds = daemon_memfd_bytes();

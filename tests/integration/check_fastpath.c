@@ -3,6 +3,9 @@
  * each meets isolation between uids. Behaviour only; speed is measured in
  * tests/bench/bench_alloc.c. */
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +13,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,7 +25,10 @@
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024)
 
+/* The client cache is off but in `cached`, so that what the other tests
+ * look at (kept mappings, one-way releases) is not hidden behind it. */
 static const char pools[] =
+    "library: { client_cache: 0B }\n"
     "pools:\n"
     "  - name: default\n"
     "    reserve: 4GiB\n"
@@ -33,6 +42,23 @@ static const char pools[] =
     "    reserve: 1GiB\n"
     "    limit: 256MiB\n"
     "    library: { kept_mappings: 2 }\n"
+    "  - name: churncache\n"
+    "    reserve: 1GiB\n"
+    "    limit: 256MiB\n"
+    "    library: { kept_mappings: 2, client_cache: 256KiB }\n"
+    "  - name: cached\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    quota: 8MiB\n"
+    "    library: { client_cache: 2MiB, client_cache_age: 1h }\n"
+    "  - name: aging\n"
+    "    reserve: 1GiB\n"
+    "    limit: 64MiB\n"
+    "    library: { client_cache: 1MiB, client_cache_age: 100ms }\n"
+    "  - name: tight\n"
+    "    reserve: 1GiB\n"
+    "    limit: 4MiB\n"
+    "    library: { client_cache: 1MiB, client_cache_age: 1h }\n"
     "  - name: eager\n"
     "    reserve: 1GiB\n"
     "    limit: 256MiB\n"
@@ -84,6 +110,79 @@ static bool all_bytes(const mempool_block *b, unsigned char v)
         if (p[i] != v)
             return false;
     return true;
+}
+
+/* ---- what the daemon says (its admin socket) -------------------------------- */
+
+static json_t *ask(const char *command)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    ck_assert_uint_lt(strlen(fx.admin_socket), sizeof sa.sun_path);
+    memcpy(sa.sun_path, fx.admin_socket, strlen(fx.admin_socket) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = { .tv_sec = 20 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(write(fd, command, strlen(command)), (ssize_t)strlen(command));
+    ck_assert_int_eq(write(fd, "\n", 1), 1);
+    shutdown(fd, SHUT_WR);
+    char buf[65536];
+    size_t len = 0;
+    for (ssize_t n; len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0;)
+        len += (size_t)n;
+    close(fd);
+    buf[len] = '\0';
+    json_error_t err;
+    json_t *v = json_loads(buf, JSON_DISABLE_EOF_CHECK, &err);
+    ck_assert_msg(v != NULL && json_is_true(json_object_get(v, "ok")), "%s: %.200s", command, buf);
+    return v;
+}
+
+static uint64_t u64_at(json_t *v, const char *a, const char *b)
+{
+    json_t *x = json_object_get(v, a);
+    if (b != NULL)
+        x = json_object_get(x, b);
+    ck_assert_msg(json_is_integer(x), "no %s.%s", a, b ? b : "");
+    return (uint64_t)json_integer_value(x);
+}
+
+static uint64_t pool_cached(const char *pool)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "pool %s", pool);
+    json_t *v = ask(cmd);
+    uint64_t cached = u64_at(v, "pool", "cached");
+    json_decref(v);
+    return cached;
+}
+
+static uint64_t alloc_requests(void)
+{
+    json_t *v = ask("stats");
+    uint64_t n = u64_at(v, "requests", "alloc");
+    json_decref(v);
+    return n;
+}
+
+/* What the kernel holds for every memfd the daemon has open (st_blocks). */
+static uint64_t daemon_memfd_bytes(void)
+{
+    char dir[64], path[384], target[256];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)fx.pid);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    uint64_t bytes = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        struct stat st;
+        if (n > 0 && strncmp(target, "/memfd:", 7) == 0 && stat(path, &st) == 0)
+            bytes += (uint64_t)st.st_blocks * 512;
+    }
+    closedir(d);
+    return bytes;
 }
 
 /* ---- one-way release -------------------------------------------------------- */
@@ -199,6 +298,8 @@ END_TEST
 /* Each churner holds up to four blocks and lets go of them out of order,
  * so most warm blocks are ones this connection does not keep mapped (the
  * pool keeps two), and both uids' warm blocks are always on offer. */
+static const char *churn_pool;
+
 static int churn_as(unsigned char mine, unsigned char theirs)
 {
     mempool_client *c;
@@ -212,7 +313,7 @@ static int churn_as(unsigned char mine, unsigned char theirs)
         if (b->addr != NULL && mempool_release(c, b) != 0)
             return 14;
         unsigned flags = i % 3 == 0 ? MEMPOOL_ALLOC_DIRTY : 0;
-        if (mempool_alloc(c, "churn", CHURN_SIZE, flags, b) != 0)
+        if (mempool_alloc(c, churn_pool, CHURN_SIZE, flags, b) != 0)
             return 11;
         if (!flags && !all_bytes(b, 0))
             return 12;
@@ -240,12 +341,16 @@ static int churn_as_nobody(void *arg)
     return churn_as(0x55, 0xaa);
 }
 
+/* The same with the client cache on: a hit is this connection's own block. */
+static const char *const churn_pools[] = { "churn", "churncache" };
+
 START_TEST(a_kept_mapping_never_sees_another_uids_data)
 {
     if (!running_as_root()) {
         fprintf(stderr, "a_kept_mapping_never_sees_another_uids_data: needs root; not run\n");
         return;
     }
+    churn_pool = churn_pools[_i];
     for (int round = 0; round < 3; round++) {
         pid_t pid = fork();
         if (pid == 0)
@@ -282,6 +387,247 @@ START_TEST(a_scavenged_warm_block_leaves_the_memfd_while_its_mapping_is_kept)
 }
 END_TEST
 
+/* ---- the client cache ---------------------------------------------------------- */
+
+static void alloc_release(mempool_client *c, const char *pool, size_t size)
+{
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, pool, size, 0, &b), 0);
+    memset(b.addr, 0x3c, b.size);
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+}
+
+/* A released block waits in the cache, still held (the daemon shows it as
+ * cached once the library has said so, before its next request); the
+ * next allocation of the same size takes it without a message, zeroed
+ * unless DIRTY. */
+START_TEST(cache_hits_are_zeroed_unless_dirty_and_send_nothing)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB, 0, &b), 0);
+    memset(b.addr, 0x11, b.size);
+    void *addr = b.addr;
+    uint64_t id = b.id;
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 64 * KiB); /* still held */
+    ck_assert_uint_eq(pool_cached("cached"), 64 * KiB);
+    uint64_t allocs = alloc_requests();
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB, 0, &b), 0);
+        ck_assert_ptr_eq(b.addr, addr);
+        ck_assert_uint_eq(b.id, id);
+        ck_assert(all_bytes(&b, 0));
+        memset(b.addr, 0x22, b.size);
+        ck_assert_int_eq(mempool_release(c, &b), 0);
+        ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB - 100, MEMPOOL_ALLOC_DIRTY, &b), 0);
+        ck_assert_ptr_eq(b.addr, addr);
+        ck_assert(all_bytes(&b, 0x22));
+        ck_assert_int_eq(mempool_release(c, &b), 0);
+    }
+    ck_assert_uint_eq(alloc_requests(), allocs); /* no ALLOC reached the daemon */
+    /* Another size does not fit: the daemon serves it. */
+    ck_assert_int_eq(mempool_alloc(c, "cached", 128 * KiB, 0, &b), 0);
+    ck_assert_ptr_ne(b.addr, addr);
+    ck_assert_uint_eq(alloc_requests(), allocs + 1);
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    /* The daemon shows what is cached: the pool, the connection. */
+    ck_assert_uint_eq(client_use(c, "cached"), 192 * KiB);
+    ck_assert_uint_eq(pool_cached("cached"), 192 * KiB);
+    json_t *v = ask("clients");
+    json_t *list = json_object_get(v, "clients");
+    uint64_t cached = 0;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        cached += u64_at(json_array_get(list, i), "cached", NULL);
+    ck_assert_uint_eq(cached, 192 * KiB);
+    json_decref(v);
+    mempool_disconnect(c);
+}
+END_TEST
+
+/* Cached blocks count toward the quota (8 MiB here); an allocation the
+ * quota refuses only because of them succeeds: the library gives its
+ * cache back and asks again. */
+START_TEST(cached_blocks_count_toward_quota_and_give_way)
+{
+    mempool_client *c = connect_or_die(&fx);
+    alloc_release(c, "cached", MiB);
+    mempool_block a, big;
+    ck_assert_int_eq(mempool_alloc(c, "cached", 512 * KiB, 0, &a), 0);
+    alloc_release(c, "cached", MiB); /* the hit, back again */
+    ck_assert_int_eq(mempool_release(c, &a), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 1536 * KiB);
+    ck_assert_uint_eq(pool_cached("cached"), 1536 * KiB);
+    /* 7 MiB + 1.5 MiB cached is over the quota: given back, then granted. */
+    ck_assert_int_eq(mempool_alloc(c, "cached", 7 * MiB, 0, &big), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 7 * MiB);
+    ck_assert_uint_eq(pool_cached("cached"), 0);
+    /* A refusal the cache cannot cure stays a refusal. */
+    ck_assert_int_eq(mempool_alloc(c, "cached", 2 * MiB, 0, &a), MEMPOOL_EDQUOT);
+    ck_assert_int_eq(mempool_release(c, &big), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
+static int attach_and_release(void *arg)
+{
+    mempool_client *c;
+    mempool_block b;
+    if (mempool_connect(fx.socket, &c) != 0 || mempool_attach(c, arg, &b) != 0)
+        return 10;
+    if (mempool_release(c, &b) != 0 || client_use(c, "cached") != 0)
+        return 11; /* an attached block is never cached */
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(shared_and_attached_blocks_are_never_cached)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    mempool_handle h;
+    ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB, 0, &b), 0);
+    ck_assert_int_eq(mempool_share(c, &b, MEMPOOL_READ, &h), 0);
+    ck_assert(exited_ok(run_child(attach_and_release, &h)));
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 0);
+    ck_assert_uint_eq(pool_cached("cached"), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
+/* mempool_trim empties the cache at once; a block older than
+ * client_cache_age goes back at the next call. */
+START_TEST(trim_and_age_give_the_cache_back)
+{
+    mempool_client *c = connect_or_die(&fx);
+    alloc_release(c, "cached", 64 * KiB);
+    ck_assert_uint_eq(client_use(c, "cached"), 64 * KiB);
+    ck_assert_int_eq(mempool_trim(c), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 0);
+    ck_assert_int_eq(mempool_trim(NULL), MEMPOOL_EINVAL);
+
+    alloc_release(c, "aging", 64 * KiB); /* client_cache_age: 100ms */
+    ck_assert_uint_eq(pool_cached("aging"), 0); /* not told yet: no frame since */
+    usleep(200 * 1000);
+    ck_assert_uint_eq(client_use(c, "aging"), 0); /* this call gave it back first */
+    mempool_disconnect(c);
+}
+END_TEST
+
+/* A pool within an eighth of its limit: every reply to a connection that
+ * caches in it carries the give-back flag, and the cache is emptied
+ * before the call returns. */
+START_TEST(the_give_back_flag_empties_the_cache)
+{
+    mempool_client *c = connect_or_die(&fx), *other = connect_or_die(&fx);
+    alloc_release(c, "tight", 256 * KiB);
+    ck_assert_uint_eq(client_use(c, "tight"), 256 * KiB);
+    mempool_block big;
+    ck_assert_int_eq(mempool_alloc(other, "tight", 3 * MiB + 512 * KiB, 0, &big), 0);
+    /* 3.75 of 4 MiB in use: the next reply asks, this very call obeys. */
+    mempool_info info;
+    ck_assert_int_eq(mempool_pool_info(c, "tight", &info), 0);
+    ck_assert_uint_eq(client_use(c, "tight"), 0);
+    ck_assert_uint_eq(pool_cached("tight"), 0);
+    ck_assert_int_eq(mempool_release(other, &big), 0);
+    mempool_disconnect(other);
+    mempool_disconnect(c);
+}
+END_TEST
+
+/* A client killed while it holds blocks, keeps some cached and keeps the
+ * mappings of others: the daemon lets go of everything, and once the warm
+ * memory is scavenged its descriptors and the memfds' pages are what they
+ * were before the client came. */
+static int hold_cache_and_keep(void *arg)
+{
+    int fd = *(int *)arg;
+    mempool_client *c;
+    mempool_block b[4];
+    if (mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    for (int i = 0; i < 4; i++)
+        if (mempool_alloc(c, "cached", 256 * KiB, 0, &b[i]) != 0)
+            return 11;
+    for (int i = 0; i < 4; i++)
+        memset(b[i].addr, 9, b[i].size);
+    for (int i = 0; i < 2; i++)
+        if (mempool_release(c, &b[i]) != 0) /* into the cache */
+            return 12;
+    for (int i = 0; i < 3; i++)
+        alloc_release(c, "default", 128 * KiB); /* kept mappings */
+    if (mempool_pool_info(c, "cached", &(mempool_info){ 0 }) != 0) /* the cache reports go */
+        return 13;
+    char ready = 1;
+    if (write(fd, &ready, 1) != 1)
+        return 14;
+    pause();
+    return 0;
+}
+
+START_TEST(a_killed_client_leaves_nothing_behind)
+{
+    mempool_client *c = connect_or_die(&fx); /* a fresh daemon: nothing warm */
+    int fds = settled_fd_count(&fx, c);
+    uint64_t memfd_bytes = daemon_memfd_bytes();
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(hold_cache_and_keep(&p[1]));
+    char ready;
+    ck_assert_int_eq(read(p[0], &ready, 1), 1);
+    ck_assert_uint_eq(pool_cached("cached"), 512 * KiB);
+    ck_assert_uint_eq(wait_in_use(c, "cached", MiB), MiB);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ck_assert_uint_eq(wait_in_use(c, "cached", 0), 0);
+    ck_assert_uint_eq(pool_cached("cached"), 0);
+    json_decref(ask("scavenge"));
+    ck_assert_int_eq(wait_fd_count(&fx, fds), fds);
+    ck_assert_uint_eq(daemon_memfd_bytes(), memfd_bytes);
+    close(p[0]);
+    close(p[1]);
+    mempool_disconnect(c);
+}
+END_TEST
+
+/* fork() with a cached block: the child allocates on a connection of its
+ * own and never gets the parent's cached block; the parent's cache and
+ * connection are untouched. */
+static int child_allocates_beside_the_cache(void *arg)
+{
+    mempool_client *c = arg;
+    mempool_block mine;
+    if (mempool_alloc(c, "cached", 64 * KiB, MEMPOOL_ALLOC_DIRTY, &mine) != 0)
+        return 10;
+    if (!all_bytes(&mine, 0)) /* a fresh block, not the parent's 0x3c */
+        return 11;
+    if (client_use(c, "cached") != 64 * KiB)
+        return 12;
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(after_fork_the_child_leaves_the_parents_cache_alone)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b;
+    ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB, 0, &b), 0);
+    memset(b.addr, 0x3c, b.size);
+    void *addr = b.addr;
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    ck_assert(exited_ok(run_child(child_allocates_beside_the_cache, c)));
+    ck_assert_uint_eq(client_use(c, "cached"), 64 * KiB);
+    ck_assert_int_eq(mempool_alloc(c, "cached", 64 * KiB, MEMPOOL_ALLOC_DIRTY, &b), 0);
+    ck_assert_ptr_eq(b.addr, addr); /* still in the parent's cache */
+    ck_assert(all_bytes(&b, 0x3c));
+    ck_assert_int_eq(mempool_release(c, &b), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fastpath");
@@ -291,8 +637,15 @@ int main(void)
     tcase_add_test(tc, release_needs_no_reply_and_is_seen_in_order);
     tcase_add_test(tc, after_fork_the_child_has_its_own_connection);
     tcase_add_test(tc, a_kept_mapping_is_reused_without_faults);
-    tcase_add_test(tc, a_kept_mapping_never_sees_another_uids_data);
+    tcase_add_loop_test(tc, a_kept_mapping_never_sees_another_uids_data, 0, 2);
     tcase_add_test(tc, a_scavenged_warm_block_leaves_the_memfd_while_its_mapping_is_kept);
+    tcase_add_test(tc, cache_hits_are_zeroed_unless_dirty_and_send_nothing);
+    tcase_add_test(tc, cached_blocks_count_toward_quota_and_give_way);
+    tcase_add_test(tc, shared_and_attached_blocks_are_never_cached);
+    tcase_add_test(tc, trim_and_age_give_the_cache_back);
+    tcase_add_test(tc, the_give_back_flag_empties_the_cache);
+    tcase_add_test(tc, a_killed_client_leaves_nothing_behind);
+    tcase_add_test(tc, after_fork_the_child_leaves_the_parents_cache_alone);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

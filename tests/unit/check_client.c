@@ -119,7 +119,7 @@ static void reply_block(int conn, uint16_t type, uint64_t id,
                         const fake_block *b, unsigned prot)
 {
     proto_block_reply r = { .block_id = b->id, .size = b->size,
-                            .offset = b->offset, .prot = prot };
+                            .offset = b->offset, .prot = prot, .page_size = page };
     handoff_object obj = HANDOFF_OBJECT_NONE;
     if (fake.script.pool_isolation) {
         r.backing_id = 1;

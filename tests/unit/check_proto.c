@@ -112,12 +112,13 @@ START_TEST(alloc_and_block_reply_round_trip)
                               .prot = MEMPOOL_READ | MEMPOOL_WRITE,
                               .backing_flags = PROTO_BACKING_ATTACHED |
                                                PROTO_BACKING_SHARED,
-                              .kept_mappings = 64 };
+                              .kept_mappings = 64, .client_cache_age_ms = 1000,
+                              .client_cache = 4u << 20, .page_size = 4096 };
     for (int i = 0; i < PROTO_RENDEZVOUS_SIZE; i++)
         rin.rendezvous[i] = (unsigned char)(0xA0 + i);
     len = proto_put_block_reply(payload, &rin);
     /* The nonce follows backing_flags, as it is; kept_mappings follows. */
-    ck_assert_uint_eq(len, 64);
+    ck_assert_uint_eq(len, 80);
     ck_assert_int_eq(memcmp(payload + 40, rin.rendezvous, PROTO_RENDEZVOUS_SIZE), 0);
     ck_assert_uint_eq(payload[56], 64);
     for (uint16_t type = PROTO_ALLOC; type <= PROTO_ATTACH; type += 2) {
@@ -132,7 +133,57 @@ START_TEST(alloc_and_block_reply_round_trip)
         ck_assert_uint_eq(rout.backing_flags, rin.backing_flags);
         ck_assert_int_eq(memcmp(rout.rendezvous, rin.rendezvous, PROTO_RENDEZVOUS_SIZE), 0);
         ck_assert_uint_eq(rout.kept_mappings, rin.kept_mappings);
+        ck_assert_uint_eq(rout.client_cache_age_ms, rin.client_cache_age_ms);
+        ck_assert_uint_eq(rout.client_cache, rin.client_cache);
+        ck_assert_uint_eq(rout.page_size, rin.page_size);
     }
+}
+END_TEST
+
+START_TEST(cache_frames_round_trip_and_refuse_nonsense)
+{
+    proto_cache in = { .count = 3 }, out;
+    in.entries[0] = PROTO_CACHE_ENTRY(PROTO_CACHE_PUT, 7);
+    in.entries[1] = PROTO_CACHE_ENTRY(PROTO_CACHE_TAKE, 7);
+    in.entries[2] = PROTO_CACHE_ENTRY(PROTO_CACHE_GIVE_BACK, (1ull << 62) - 1);
+    size_t len = proto_put_cache(payload, &in);
+    ck_assert_int_eq((int)len, proto_request_size(PROTO_CACHE));
+    ck_assert_int_eq(proto_reply_size(PROTO_CACHE), -1); /* one-way */
+    decode_ok(make_frame(PROTO_CACHE, 0, len), 0, PROTO_CACHE, len);
+    ck_assert_int_eq(proto_get_cache(frame + PROTO_HEADER_SIZE, &out), 0);
+    ck_assert_uint_eq(out.count, 3);
+    ck_assert_uint_eq(PROTO_CACHE_OP(out.entries[2]), PROTO_CACHE_GIVE_BACK);
+    ck_assert_uint_eq(PROTO_CACHE_ID(out.entries[2]), (1ull << 62) - 1);
+    proto_cache bad = in;
+    bad.count = 0; /* nothing to say */
+    proto_put_cache(payload, &bad);
+    ck_assert_int_eq(proto_get_cache(payload, &out), MEMPOOL_EPROTO);
+    bad = in;
+    bad.entries[1] = 7; /* no op */
+    proto_put_cache(payload, &bad);
+    ck_assert_int_eq(proto_get_cache(payload, &out), MEMPOOL_EPROTO);
+    bad = in;
+    bad.entries[0] = PROTO_CACHE_ENTRY(PROTO_CACHE_PUT, 0); /* no block */
+    proto_put_cache(payload, &bad);
+    ck_assert_int_eq(proto_get_cache(payload, &out), MEMPOOL_EPROTO);
+    proto_put_cache(payload, &in);
+    payload[8 + 8 * 5] = 1; /* past count: must be zero */
+    ck_assert_int_eq(proto_get_cache(payload, &out), MEMPOOL_EPROTO);
+}
+END_TEST
+
+START_TEST(give_back_flag_only_in_replies)
+{
+    proto_header h;
+    size_t n = proto_error_reply(frame, PROTO_ALLOC, 9, MEMPOOL_EDQUOT);
+    proto_set_flags(frame, PROTO_FLAG_GIVE_BACK);
+    ck_assert_int_eq(proto_decode_header(frame, n, 1, &h), 0);
+    ck_assert_uint_eq(h.flags, PROTO_FLAG_GIVE_BACK);
+    proto_set_flags(frame, PROTO_FLAG_GIVE_BACK | 2);
+    ck_assert_int_eq(proto_decode_header(frame, n, 1, &h), MEMPOOL_EPROTO);
+    n = make_frame(PROTO_POOL_INFO, 0, proto_put_pool_name(payload, "p"));
+    proto_set_flags(frame, PROTO_FLAG_GIVE_BACK);
+    ck_assert_int_eq(proto_decode_header(frame, n, 0, &h), MEMPOOL_EPROTO);
 }
 END_TEST
 
@@ -310,7 +361,7 @@ START_TEST(malformed_headers_are_refused)
     /* The same frame read as a reply: RELEASE is never replied to. */
     ck_assert_int_eq(proto_decode_header(frame, n, 1, &h), MEMPOOL_EPROTO);
 
-    static const uint64_t bad_types[] = { 0, 7, 0x100, 0xFFFF };
+    static const uint64_t bad_types[] = { 0, 8, 0x100, 0xFFFF };
     for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
         make_frame(PROTO_RELEASE, 0, 24);
         patch(2, 2, bad_types[i]);
@@ -421,8 +472,10 @@ START_TEST(payload_fields_are_checked)
 
     proto_block_reply br;
     proto_block_reply good = { .block_id = 1, .size = 4096, .prot = MEMPOOL_READ,
-                               .backing_flags = PROTO_BACKING_ATTACHED };
-    proto_block_reply bad[] = { good, good, good, good, good, good };
+                               .backing_flags = PROTO_BACKING_ATTACHED, .page_size = 4096 };
+    proto_block_reply bad[] = { good, good, good, good, good, good, good, good };
+    bad[6].page_size = 3 * 4096; /* not a power of two */
+    bad[7].size = 4096 + 1;      /* not whole pages */
     bad[0].size = 0;
     bad[1].prot = MEMPOOL_WRITE;
     bad[2].prot = 8 | MEMPOOL_READ;
@@ -500,6 +553,7 @@ static void check_payload_canonical(const proto_header *h, int is_reply)
     proto_block_reply br;
     proto_share share;
     proto_release release;
+    proto_cache cache;
     mempool_info info;
     char pool[PROTO_POOL_NAME_MAX + 1];
     if (h->status != 0 || h->length == 0)
@@ -529,6 +583,10 @@ static void check_payload_canonical(const proto_header *h, int is_reply)
     case PROTO_RELEASE * 2:
         if ((err = proto_get_release(p, &release)) == 0)
             n = proto_put_release(again, &release);
+        break;
+    case PROTO_CACHE * 2:
+        if ((err = proto_get_cache(p, &cache)) == 0)
+            n = proto_put_cache(again, &cache);
         break;
     case PROTO_POOL_INFO * 2:
         if ((err = proto_get_pool_name(p, pool)) == 0)
@@ -568,7 +626,7 @@ static void fuzz_one(size_t len, int is_reply)
 /* Starts from a valid frame of a random type and flips a few bytes. */
 static size_t mutated_frame(int is_reply)
 {
-    uint16_t type = (uint16_t)(1 + rng_next() % 6);
+    uint16_t type = (uint16_t)(1 + rng_next() % 7);
     int size = is_reply ? proto_reply_size(type) : proto_request_size(type);
     size_t len = size > 0 ? (size_t)size : 0; /* a one-way request's reply: none */
     for (size_t i = 0; i < len; i++)
@@ -613,6 +671,8 @@ int main(void)
     tcase_add_test(tc, header_is_little_endian_byte_by_byte);
     tcase_add_test(tc, hello_round_trip);
     tcase_add_test(tc, alloc_and_block_reply_round_trip);
+    tcase_add_test(tc, cache_frames_round_trip_and_refuse_nonsense);
+    tcase_add_test(tc, give_back_flag_only_in_replies);
     tcase_add_test(tc, share_attach_release_info_round_trip);
     tcase_add_test(tc, error_reply_has_no_payload);
     tcase_add_test(tc, malformed_headers_are_refused);
