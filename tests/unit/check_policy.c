@@ -503,6 +503,31 @@ START_TEST(inherited_retain_is_cut_to_the_limit)
 }
 END_TEST
 
+/* client_cache: at most a quarter of the quota; inherited, cut to it. */
+START_TEST(client_cache_is_a_quarter_of_the_quota_at_most)
+{
+    expect_errors("pools:\n  - name: a\n    quota: 8MiB\n    library: {client_cache: 4MiB}\n",
+                  "t.yaml:4:29: pools[0].library.client_cache: 4MiB is above a quarter of quota "
+                  "(2MiB)");
+    static const char text[] = "library: {client_cache: 8MiB, client_cache_age: 250ms}\n"
+                               "pools:\n  - name: a\n    quota: 8MiB\n"
+                               "  - name: b\n    library: {client_cache: 0B, kept_mappings: 0}\n"
+                               "  - name: c\n";
+    policy *p = NULL;
+    policy_error err = { 0 };
+    ck_assert_msg(policy_load_buffer("t.yaml", text, strlen(text), &p, &err) == 0, "%s", err.text);
+    ck_assert_uint_eq(p->pools[0].library.client_cache, 2ULL << 20);
+    ck_assert_uint_eq(p->pools[0].library.client_cache_age_ns, 250ULL * 1000000);
+    ck_assert_uint_eq(p->pools[1].library.client_cache, 0);
+    ck_assert_uint_eq(p->pools[1].library.kept_mappings, 0);
+    ck_assert_uint_eq(p->pools[2].library.client_cache, 8ULL << 20);
+    ck_assert_uint_eq(p->pools[2].library.kept_mappings, 64);
+    policy_free(p);
+    expect_errors("library: {kept_mappings: 2000}\npools:\n  - name: a\n",
+                  "t.yaml:1:26: library.kept_mappings: 2000 is above the maximum (1024)");
+}
+END_TEST
+
 START_TEST(page_must_be_a_power_of_two_at_least_the_os_page)
 {
     expect_errors("pools:\n  - name: a\n    page: 24KiB\n",
@@ -1218,6 +1243,7 @@ static TCase *validation_case(void)
     tcase_add_test(tc, quota_and_max_block_above_limit);
     tcase_add_test(tc, retain_above_limit);
     tcase_add_test(tc, inherited_retain_is_cut_to_the_limit);
+    tcase_add_test(tc, client_cache_is_a_quarter_of_the_quota_at_most);
     tcase_add_test(tc, page_must_be_a_power_of_two_at_least_the_os_page);
     tcase_add_test(tc, sizes_round_to_the_page);
     tcase_add_test(tc, a_size_below_one_page_is_refused);
