@@ -1,18 +1,27 @@
 /* Allocation latency through mempoold, side by side with doing it yourself,
  * with the floor and with iceoryx, in one run on one machine, first with
- * the daemon and this client pinned to one CPU, then on two CPUs:
+ * the daemon and this client pinned to one CPU, then on two CPUs. Every
+ * row writes every page of its block (one byte a page):
  *
- *   mempoold   mempool_alloc + map + touch one page + mempool_release,
- *              64 KiB and 4 MiB blocks, cold (a fresh memfd each time)
- *              and warm (a warm block reused: zeroed, and dirty);
- *   diy        memfd_create + ftruncate + mmap + touch + munmap + close;
  *   floor      a one-byte request/reply over a SOCK_SEQPACKET socket whose
- *              reply also carries a memfd (SCM_RIGHTS) — the least any
- *              daemon that hands out memfds must pay;
+ *              reply also carries a memfd (SCM_RIGHTS), then mmap + write
+ *              every page + munmap + close: the least any daemon that
+ *              hands out memfds must pay;
+ *   diy        memfd_create + ftruncate + mmap + write + munmap + close;
+ *   mempoold   alloc + write + release, one block at a time (the steady
+ *              state of a program that reuses buffers), in pools with
+ *              `client_cache: 0B` (kept mappings on: every alloc is a
+ *              round trip, the warm block comes back mapped), with
+ *              everything off (`kept_mappings: 0` too), warm reuse dirty
+ *              and zeroed, and cross-uid (the warm blocks are another
+ *              uid's, so a fresh backing: as cold);
+ *   cache hit  alloc + release served by the client cache, no message
+ *              (averaged over runs of 100, the clock costs more than one);
+ *   uid        `isolation: uid`, cold and warm, batches held at once;
  *   iceoryx    loan + touch + release of a 64 KiB chunk (when installed).
  *
  * The last column is the median over the row's reference: the floor for
- * 64 KiB, doing it yourself for 4 MiB.
+ * 64 KiB, doing it yourself for 4 MiB, iceoryx for the cache hits.
  *
  * Usage: bench_alloc [ITERATIONS]   (default 2000). Starts its own
  * mempoold (MEMPOOLD_PATH) on a temporary socket. */
@@ -23,7 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <pwd.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,7 +54,53 @@ static void die(const char *what, int rc) { bench_die(what, rc); }
 
 static bench_daemon mempoold;
 
-/* ---- the three contenders ----------------------------------------------- */
+/* ---- the contenders --------------------------------------------------------- */
+
+/* Writes one byte in every page: what a program filling a buffer pays in
+ * page faults, without the cost of filling it. */
+static void touch_pages(void *addr, size_t size)
+{
+    for (size_t off = 0; off < size; off += 4096)
+        ((volatile char *)addr)[off] = 1;
+}
+
+/* One block at a time: alloc + write every page + release, after a few
+ * rounds to warm up (the first takes a fresh backing). */
+static void mempoold_loop(mempool_client *c, const char *pool, size_t size, unsigned flags,
+                          int n, uint64_t *ns)
+{
+    mempool_block b;
+    for (int i = -8; i < n; i++) {
+        uint64_t t0 = now_ns();
+        int rc = mempool_alloc(c, pool, size, flags, &b);
+        if (rc != 0)
+            die("mempool_alloc", rc);
+        touch_pages(b.addr, b.size);
+        if ((rc = mempool_release(c, &b)) != 0)
+            die("mempool_release", rc);
+        if (i >= 0)
+            ns[i] = now_ns() - t0;
+    }
+}
+
+/* Cache hits: alloc + release with nothing between, timed over runs of
+ * 100 and divided: one clock read costs about as much as a hit. */
+#define HITS_PER_SAMPLE 100
+static void cache_hits(mempool_client *c, const char *pool, size_t size, unsigned flags, int n,
+                       uint64_t *ns)
+{
+    mempool_block b;
+    for (int i = -1; i < n; i++) {
+        uint64_t t0 = now_ns();
+        for (int k = 0; k < HITS_PER_SAMPLE; k++) {
+            int rc = mempool_alloc(c, pool, size, flags, &b);
+            if (rc != 0 || (rc = mempool_release(c, &b)) != 0)
+                die("cache hit", rc);
+        }
+        if (i >= 0)
+            ns[i] = (now_ns() - t0) / HITS_PER_SAMPLE;
+    }
+}
 
 /* A batch of n allocations held at once, then released: the first batch
  * finds nothing warm (cold), the next reuses the warm blocks (warm). */
@@ -55,7 +113,7 @@ static void mempoold_batch(mempool_client *c, const char *pool, size_t size, uns
         int rc = mempool_alloc(c, pool, size, flags, &b[i]);
         if (rc != 0)
             die("mempool_alloc", rc);
-        ((volatile char *)b[i].addr)[0] = 1;
+        touch_pages(b[i].addr, b[i].size);
         ns[i] = now_ns() - t0;
     }
     for (int i = 0; i < n; i++) {
@@ -78,7 +136,7 @@ static void diy(size_t size, int n, uint64_t *ns)
         char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
             die("mmap", 0);
-        ((volatile char *)p)[0] = 1;
+        touch_pages(p, size);
         munmap(p, size);
         close(fd);
         ns[i] = now_ns() - t0;
@@ -123,7 +181,7 @@ static int recv_fd(int sock)
 
 /* The floor: a server process answering each one-byte request with a
  * one-byte reply that carries a memfd. */
-static void floor_rtt(int n, int server_cpu, uint64_t *ns)
+static void floor_rtt(int n, int server_cpu, size_t size, uint64_t *ns)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
@@ -133,6 +191,8 @@ static void floor_rtt(int n, int server_cpu, uint64_t *ns)
         bench_pin(0, server_cpu);
         close(sv[0]);
         int memfd = memfd_create("floor", MFD_CLOEXEC);
+        if (memfd < 0 || ftruncate(memfd, (off_t)size) != 0)
+            _exit(1);
         char byte;
         while (recv(sv[1], &byte, 1, 0) == 1)
             send_with_fd(sv[1], memfd);
@@ -144,7 +204,13 @@ static void floor_rtt(int n, int server_cpu, uint64_t *ns)
         uint64_t t0 = now_ns();
         if (send(sv[0], &byte, 1, 0) != 1)
             die("send", 0);
-        close(recv_fd(sv[0]));
+        int fd = recv_fd(sv[0]);
+        char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            die("mmap", 0);
+        touch_pages(p, size);
+        munmap(p, size);
+        close(fd);
         ns[i] = now_ns() - t0;
     }
     close(sv[0]);
@@ -163,22 +229,108 @@ static void iceoryx_row(bench_table *t, int n, int cpu, uint64_t *ns)
         bench_table_note(t, name, why);
 }
 
-static const char policy_rest[] = "scavenger: { idle: 1h, retain: 2GiB }\n"
-                                  "pools:\n  - name: bench\n    reserve: 64GiB\n    limit: 8GiB\n"
-                                  "  - name: bench_uid\n    reserve: 64GiB\n    limit: 8GiB\n"
-                                  "    isolation: uid\n";
+static const char policy_rest[] =
+    "scavenger: { idle: 1h, retain: 2GiB }\n"
+    "pools:\n"
+    "  - name: kept\n    reserve: 64GiB\n    limit: 8GiB\n"
+    "    library: { client_cache: 0B }\n"
+    "  - name: off\n    reserve: 64GiB\n    limit: 8GiB\n"
+    "    library: { client_cache: 0B, kept_mappings: 0 }\n"
+    "  - name: cross\n    reserve: 64GiB\n    limit: 8GiB\n"
+    "    library: { client_cache: 0B }\n"
+    "  - name: cached\n    reserve: 64GiB\n    limit: 8GiB\n"
+    "  - name: bench_uid\n    reserve: 64GiB\n    limit: 8GiB\n"
+    "    isolation: uid\n";
 
-/* cold, warm zeroed, warm dirty: in block isolation, then uid isolation. */
-static void mempoold_rows(bench_table *t, mempool_client *c, size_t size, int batch, int ref,
-                          const char *const names[6], uint64_t *ns)
+/* cold, warm zeroed, warm dirty, in uid isolation: batches held at once. */
+static void uid_rows(bench_table *t, mempool_client *c, size_t size, int batch, int ref,
+                     const char *const names[3], uint64_t *ns)
 {
-    static const char *const pools[2] = { "bench", "bench_uid" };
     static const unsigned flags[3] = { MEMPOOL_ALLOC_DIRTY, 0, MEMPOOL_ALLOC_DIRTY };
-    for (int p = 0; p < 2; p++)
-        for (int k = 0; k < 3; k++) {
-            mempoold_batch(c, pools[p], size, flags[k], batch, ns);
-            bench_table_add(t, names[p * 3 + k], bench_summarize_us(ns, batch), ref);
-        }
+    for (int k = 0; k < 3; k++) {
+        mempoold_batch(c, "bench_uid", size, flags[k], batch, ns);
+        bench_table_add(t, names[k], bench_summarize_us(ns, batch), ref);
+    }
+}
+
+/* Warm blocks of `size` that uid nobody held: `count` of them, allocated
+ * and released by a child that became nobody. false when this is not root. */
+static bool warm_as_nobody(const char *pool, size_t size, int count)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (pw == NULL || geteuid() != 0)
+        return false;
+    chmod(mempoold.dir, 0755);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+            _exit(1);
+        mempool_client *c;
+        if (mempool_connect(mempoold.socket, &c) != 0)
+            _exit(2);
+        mempool_block *b = calloc((size_t)count, sizeof *b);
+        for (int i = 0; i < count; i++)
+            if (mempool_alloc(c, pool, size, 0, &b[i]) != 0)
+                _exit(3);
+        for (int i = 0; i < count; i++)
+            touch_pages(b[i].addr, b[i].size);
+        for (int i = 0; i < count; i++)
+            mempool_release(c, &b[i]);
+        mempool_disconnect(c);
+        _exit(0);
+    }
+    int status;
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void cross_uid_row(bench_table *t, mempool_client *c, const char *name, size_t size,
+                          int batch, int ref, uint64_t *ns)
+{
+    /* A pool of its own: this process must have no warm block there. */
+    if (!warm_as_nobody("cross", size, batch)) {
+        bench_table_note(t, name, "skipped: needs root (to be nobody)");
+        return;
+    }
+    mempoold_batch(c, "cross", size, 0, batch, ns);
+    mempool_trim(c);
+    bench_table_add(t, name, bench_summarize_us(ns, batch), ref);
+}
+
+/* One size: the floor, doing it yourself, then mempoold; returns the
+ * row the size's ratios are taken against. */
+static int size_rows(bench_table *t, mempool_client *c, size_t size, int n, int daemon_cpu,
+                      uint64_t *ns)
+{
+    char name[72], label[16];
+    int batch = size >= MiB ? 64 : n; /* every page written: 256 MiB at most */
+    int loops = size >= MiB ? n / 4 : n;
+    snprintf(label, sizeof label, size >= MiB ? "%zuMiB" : "%zuKiB",
+             size >= MiB ? size / MiB : size / KiB);
+    /* The floor's server runs where the daemon does. */
+    floor_rtt(n, daemon_cpu, size, ns);
+    snprintf(name, sizeof name, "floor %s: RPC + memfd, map + write + unmap", label);
+    int floor = bench_table_add(t, name, bench_summarize_us(ns, n), -1);
+    diy(size, n, ns);
+    snprintf(name, sizeof name, "diy memfd %s", label);
+    int diy_row = bench_table_add(t, name, bench_summarize_us(ns, n), floor);
+    int ref = size >= MiB ? diy_row : floor;
+    mempoold_batch(c, "kept", size, MEMPOOL_ALLOC_DIRTY, batch, ns);
+    snprintf(name, sizeof name, "mempoold %s cold (fresh backing)", label);
+    bench_table_add(t, name, bench_summarize_us(ns, batch), ref);
+    static const struct { const char *pool, *what; unsigned flags; } warm[] = {
+        { "kept", "client_cache 0B, warm dirty", MEMPOOL_ALLOC_DIRTY },
+        { "kept", "client_cache 0B, warm zeroed", 0 },
+        { "off", "everything off, warm dirty", MEMPOOL_ALLOC_DIRTY },
+        { "off", "everything off, warm zeroed", 0 },
+    };
+    for (size_t i = 0; i < sizeof warm / sizeof warm[0]; i++) {
+        mempoold_loop(c, warm[i].pool, size, warm[i].flags, loops, ns);
+        snprintf(name, sizeof name, "mempoold %s %s", label, warm[i].what);
+        bench_table_add(t, name, bench_summarize_us(ns, loops), ref);
+    }
+    snprintf(name, sizeof name, "mempoold %s cross-uid (zeroed, fresh backing)", label);
+    cross_uid_row(t, c, name, size, size >= MiB ? 64 : batch, ref, ns);
+    return ref;
 }
 
 static void run(bench_placement where, int n, uint64_t *ns)
@@ -187,7 +339,7 @@ static void run(bench_placement where, int n, uint64_t *ns)
     bench_placement_cpus(where, &daemon_cpu, &client_cpu);
     bench_pin(0, client_cpu);
     char title[160];
-    snprintf(title, sizeof title, "allocation: alloc + map + touch + release, %s",
+    snprintf(title, sizeof title, "allocation: alloc + write every page + release, %s",
              bench_placement_name(where));
     bench_table t = { .title = title, .ratio_label = "x ref (med)" };
     bench_daemon_start_on(&mempoold, policy_rest, daemon_cpu);
@@ -195,28 +347,27 @@ static void run(bench_placement where, int n, uint64_t *ns)
     int rc = mempool_connect(mempoold.socket, &c);
     if (rc != 0)
         die("mempool_connect", rc);
-    /* The floor's server runs where the daemon does. */
-    floor_rtt(n, daemon_cpu, ns);
-    int floor = bench_table_add(&t, "floor: 1-byte RPC + memfd (SCM_RIGHTS)",
-                                bench_summarize_us(ns, n), -1);
-    static const size_t sizes[] = { 64 * KiB, 4 * MiB };
-    static const char *const names[][7] = {
-        { "mempoold 64KiB cold", "mempoold 64KiB warm (zeroed)", "mempoold 64KiB warm (dirty)",
-          "mempoold uid 64KiB cold", "mempoold uid 64KiB warm (zeroed)",
-          "mempoold uid 64KiB warm (dirty)", "diy memfd 64KiB" },
-        { "mempoold 4MiB cold", "mempoold 4MiB warm (zeroed)", "mempoold 4MiB warm (dirty)",
-          "mempoold uid 4MiB cold", "mempoold uid 4MiB warm (zeroed)",
-          "mempoold uid 4MiB warm (dirty)", "diy memfd 4MiB" },
+    int ref64 = size_rows(&t, c, 64 * KiB, n, daemon_cpu, ns);
+    int ref4 = size_rows(&t, c, 4 * MiB, n, daemon_cpu, ns);
+    static const char *const uid_names[][3] = {
+        { "mempoold uid 64KiB cold", "mempoold uid 64KiB warm (zeroed)",
+          "mempoold uid 64KiB warm (dirty)" },
+        { "mempoold uid 4MiB cold", "mempoold uid 4MiB warm (zeroed)",
+          "mempoold uid 4MiB warm (dirty)" },
     };
-    for (int s = 0; s < 2; s++) {
-        int batch = sizes[s] >= MiB ? (n < 1000 ? n : 1000) : n; /* 4 GiB at most */
-        diy(sizes[s], n, ns);
-        int diy_row = bench_table_add(&t, names[s][6], bench_summarize_us(ns, n), floor);
-        mempoold_rows(&t, c, sizes[s], batch, s == 0 ? floor : diy_row, names[s], ns);
-    }
+    uid_rows(&t, c, 64 * KiB, n, ref64, uid_names[0], ns);
+    uid_rows(&t, c, 4 * MiB, 64, ref4, uid_names[1], ns);
+    int ice = t.n;
+    iceoryx_row(&t, n, client_cpu, ns);
+    if (t.rows[ice].note != NULL)
+        ice = -1;
+    cache_hits(c, "cached", 64 * KiB, MEMPOOL_ALLOC_DIRTY, n, ns);
+    bench_table_add(&t, "cache hit 64KiB alloc + release (dirty)", bench_summarize_us(ns, n), ice);
+    cache_hits(c, "cached", 64 * KiB, 0, n, ns);
+    bench_table_add(&t, "cache hit 64KiB alloc + release (zeroed)", bench_summarize_us(ns, n),
+                    ice);
     mempool_disconnect(c);
     bench_daemon_stop(&mempoold);
-    iceoryx_row(&t, n, client_cpu, ns);
     bench_table_print(&t);
 }
 
