@@ -286,6 +286,40 @@ START_TEST(named_block_frames_with_bad_fields)
     bystander_works();
     mempool_handle h;
     ck_assert_int_eq(mempool_lookup(bystander, "default", "never", 0, &h), MEMPOOL_ENONAME);
+
+/* Cache reports about blocks the connection does not hold (another's, or
+ * none) change nothing, get no reply and end nothing; a malformed one
+ * (an entry without an op) ends the session. */
+START_TEST(cache_reports_about_blocks_not_held_change_nothing)
+{
+    mempool_block theirs;
+    ck_assert_int_eq(mempool_alloc(bystander, "default", 4096, 0, &theirs), 0);
+    int fd = raw_connect();
+    unsigned char frame[PROTO_MAX_FRAME], payload[PROTO_MAX_FRAME];
+    hello(fd);
+    proto_cache m = { .count = 3 };
+    m.entries[0] = PROTO_CACHE_ENTRY(PROTO_CACHE_PUT, theirs.id);
+    m.entries[1] = PROTO_CACHE_ENTRY(PROTO_CACHE_GIVE_BACK, theirs.id);
+    m.entries[2] = PROTO_CACHE_ENTRY(PROTO_CACHE_TAKE, 999999);
+    size_t len = proto_encode_request(frame, PROTO_CACHE, 3, payload, proto_put_cache(payload, &m));
+    send_raw(fd, frame, len);
+    len = proto_encode_request(frame, PROTO_POOL_INFO, 4, payload,
+                               proto_put_pool_name(payload, "default"));
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), 0);
+    /* The bystander's block is still its own, whole. */
+    mempool_info info;
+    ck_assert_int_eq(mempool_pool_info(bystander, "default", &info), 0);
+    ck_assert_uint_eq(info.client_use, 4096);
+    memset(payload, 0, sizeof payload);
+    payload[0] = 1; /* count 1, entry 0 without an op */
+    payload[8] = 7;
+    len = proto_encode_request(frame, PROTO_CACHE, 5, payload, 8 + 8 * PROTO_CACHE_MAX);
+    send_raw(fd, frame, len);
+    ck_assert_int_eq(recv_status(fd), MEMPOOL_EPROTO);
+    expect_closed(fd);
+    ck_assert_int_eq(mempool_release(bystander, &theirs), 0);
+    bystander_works();
 }
 END_TEST
 
@@ -377,6 +411,7 @@ int main(void)
     tcase_add_test(tc, unknown_type_and_wrong_length_and_flags);
     tcase_add_test(tc, oversized_and_hostile_frames);
     tcase_add_test(tc, unknown_pool_handle_and_block_keep_the_session);
+    tcase_add_test(tc, cache_reports_about_blocks_not_held_change_nothing);
     tcase_add_test(tc, descriptors_sent_to_the_daemon_are_refused);
     tcase_add_test(tc, a_message_stuffed_with_descriptors_leaves_none_open);
     tcase_add_test(tc, a_client_cannot_add_seals_to_its_memfd);
