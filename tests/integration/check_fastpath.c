@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -628,6 +630,56 @@ START_TEST(after_fork_the_child_leaves_the_parents_cache_alone)
 }
 END_TEST
 
+/* One client, four threads, the cache in use: every block each thread
+ * gets is its own (it writes a pattern and finds it intact), zeroed when
+ * it did not ask for DIRTY, and once trimmed nothing stays held. */
+typedef struct cache_worker {
+    mempool_client *c;
+    unsigned char mark;
+    int failures;
+} cache_worker;
+
+static void *cache_churn(void *arg)
+{
+    cache_worker *w = arg;
+    for (int i = 0; i < 300; i++) {
+        mempool_block b;
+        size_t size = (size_t)(1 + i % 3) * 16 * KiB;
+        unsigned flags = i % 2 ? MEMPOOL_ALLOC_DIRTY : 0;
+        if (mempool_alloc(w->c, "cached", size, flags, &b) != 0) {
+            w->failures++;
+            continue;
+        }
+        w->failures += !flags && !all_bytes(&b, 0);
+        memset(b.addr, w->mark, b.size);
+        sched_yield();
+        w->failures += !all_bytes(&b, w->mark);
+        w->failures += mempool_release(w->c, &b) != 0;
+    }
+    return NULL;
+}
+
+START_TEST(one_client_many_threads_share_the_cache_safely)
+{
+    mempool_client *c = connect_or_die(&fx);
+    cache_worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (cache_worker){ .c = c, .mark = (unsigned char)(0x40 + i) };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, cache_churn, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+    ck_assert_uint_gt(client_use(c, "cached"), 0); /* some wait in the cache */
+    ck_assert_int_eq(mempool_trim(c), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 0);
+    ck_assert_uint_eq(pool_cached("cached"), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fastpath");
@@ -646,6 +698,7 @@ int main(void)
     tcase_add_test(tc, the_give_back_flag_empties_the_cache);
     tcase_add_test(tc, a_killed_client_leaves_nothing_behind);
     tcase_add_test(tc, after_fork_the_child_leaves_the_parents_cache_alone);
+    tcase_add_test(tc, one_client_many_threads_share_the_cache_safely);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
