@@ -286,6 +286,8 @@ START_TEST(named_block_frames_with_bad_fields)
     bystander_works();
     mempool_handle h;
     ck_assert_int_eq(mempool_lookup(bystander, "default", "never", 0, &h), MEMPOOL_ENONAME);
+}
+END_TEST
 
 /* Cache reports about blocks the connection does not hold (another's, or
  * none) change nothing, get no reply and end nothing; a malformed one
