@@ -16,10 +16,10 @@
  * one of its descriptors is ready: one syscall whatever the number of
  * clients. A request therefore waits at most one piece. A slice always
  * does its first piece, so a flood of requests slows the scavenger but
- * never stops it. After a slice the thread yields its CPU (sched_yield):
- * where a client shares the CPU with the daemon, the client gets to send
- * its next request before the next slice rather than at the scheduler's
- * next tick.
+ * never stops it. Before a slice the thread yields its CPU (sched_yield):
+ * where a client shares the CPU with the daemon and has just been answered,
+ * it runs and sends its next request, which the slice then sees after its
+ * first piece, rather than waiting for the slice to end.
  *
  * A piece is sized from the release rate seen so far to take about
  * PIECE_TARGET_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB: large
@@ -298,12 +298,14 @@ static void wake(scavenger *s)
     uint64_t now = now_ns();
     settle_requests(s, now);
     pool_scav *ps = next_due(s, now);
-    if (ps != NULL)
+    if (ps != NULL) {
+        /* Where a client shares this CPU, it runs now (and sends its next
+         * request) rather than after the slice. */
+        sched_yield();
         run_slice(s, ps, now);
+    }
     settle_requests(s, now_ns());
     schedule(s);
-    if (ps != NULL)
-        sched_yield();
 }
 
 static void on_timer(uv_timer_t *t) { wake(t->data); }

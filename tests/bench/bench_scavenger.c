@@ -169,7 +169,8 @@ static bench_daemon mempoold;
 static const char policy_rest[] =
     "scavenger: { interval: 10ms, idle: 0s, retain: 0B }\n"
     "pools:\n"
-    "  - { name: small, reserve: 4GiB, limit: 1GiB, scavenger: { idle: 1h } }\n"
+    "  - { name: small, reserve: 4GiB, limit: 1GiB, scavenger: { idle: 1h },\n"
+    "      library: { client_cache: 0B } }\n"
     "  - { name: off, reserve: 8GiB, limit: 4GiB, scavenger: { idle: 1h, retain: 4GiB } }\n"
     "  - { name: paced, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 1% } }\n"
     "  - { name: busy, reserve: 8GiB, limit: 4GiB, scavenger: { cpu: 100% } }\n"
