@@ -49,6 +49,10 @@ static int exercise(mempool_client *writer, mempool_client *reader)
     }
     if (rc == 0)
         rc = check(mempool_release(reader, &seen), "release (reader)");
+    /* Releases are one-way: a round trip on the reader puts its release
+     * ahead of the writer's question. */
+    if (rc == 0)
+        rc = check(mempool_pool_info(reader, "default", &info), "pool_info (reader)");
     if (rc == 0)
         rc = check(mempool_release(writer, &b), "release (writer)");
     if (rc == 0)
