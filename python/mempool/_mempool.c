@@ -473,6 +473,22 @@ static PyObject *client_pool_info(ClientObject *self, PyObject *args)
     return info_tuple(&info);
 }
 
+static PyObject *client_trim(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!client_usable(self))
+        return NULL;
+    int rc;
+    client_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+    rc = mempool_trim(self->c);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self) != 0)
+        return NULL;
+    if (rc != 0)
+        return raise_mempool_error(rc);
+    Py_RETURN_NONE;
+}
+
 static PyObject *client_get_closed(ClientObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->closed || self->c == NULL);
@@ -500,6 +516,9 @@ static PyMethodDef client_methods[] = {
       "unpublish(pool, name)\n\nRemoves a name (the publisher's uid or root only)." },
     { "pool_info", (PyCFunction)client_pool_info, METH_VARARGS,
       "pool_info(pool) -> PoolInfo\n\nThe pool's figures and this connection's share." },
+    { "trim", (PyCFunction)client_trim, METH_NOARGS,
+      "trim()\n\nGives back at once every block the library keeps in this\n"
+      "client's block cache (released blocks kept for the next alloc)." },
     { "close", (PyCFunction)client_close, METH_NOARGS,
       "close()\n\nReleases every block of this client and disconnects. Raises\n"
       "BufferError while a buffer still uses one of its blocks. Closing twice\n"

@@ -40,6 +40,11 @@ pools:
   - name: tight
     reserve: 64MiB
     limit: 2MiB
+  - name: cached
+    reserve: 64MiB
+    limit: 16MiB
+    library:
+      client_cache: 1MiB
   - name: closed
     reserve: 64MiB
     limit: 16MiB

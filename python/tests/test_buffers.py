@@ -157,6 +157,19 @@ def test_garbage_collected_block_is_released(daemon, client):
     assert client.pool_info("default").client_use == before
 
 
+def test_trim_gives_the_block_cache_back(daemon, client):
+    """A released block waits in the library's cache (still held, to the
+    daemon); trim gives it back, which another connection can see."""
+    with mempool.connect(daemon.socket) as observer:
+        block = client.alloc("cached", 65536)
+        block.release()
+        client.pool_info("cached")  # a round trip: the cache report is sent
+        assert observer.pool_info("cached").in_use == 65536
+        client.trim()
+        client.pool_info("cached")
+        assert observer.pool_info("cached").in_use == 0
+
+
 def test_attributes(client):
     with client.alloc("default", 5000) as block:
         assert block.size == 8192  # whole pages
