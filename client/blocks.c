@@ -127,22 +127,69 @@ int backing_table_put(backing_table *t, uint64_t id, handoff_object obj)
     return 0;
 }
 
-const handoff_object *backing_table_get(const backing_table *t, uint64_t id)
+kept_backing *backing_table_get(const backing_table *t, uint64_t id)
 {
-    const kept_backing *kept = find_backing(t, id);
-    return kept != NULL ? &kept->obj : NULL;
+    return find_backing(t, id);
 }
 
-void backing_table_clear(backing_table *t)
+static int by_address(const void *a, const void *b)
 {
-    for (size_t i = 0; i < t->count; i++)
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Unmaps [base, base+size) but the held blocks inside it: a dead
+ * connection's backing would otherwise stay whole in this process (the
+ * mapping holds every page of it). */
+static void unmap_but_held(const kept_backing *k, const block_table *held)
+{
+    char *lo = k->base, *hi = lo + k->size;
+    size_t n = 0;
+    void **starts = held->count ? malloc(held->count * sizeof *starts) : NULL;
+    for (size_t i = 0; starts != NULL && i < held->cap; i++) {
+        char *a = held->slots[i].addr;
+        if (a != NULL && a >= lo && a < hi)
+            starts[n++] = a;
+    }
+    if (held->count != 0 && starts == NULL)
+        return; /* out of memory: the mapping stays whole */
+    qsort(starts, n, sizeof *starts, by_address);
+    char *from = lo;
+    for (size_t i = 0; i < n; i++) {
+        held_block *b = block_table_find(held, starts[i]);
+        if ((char *)starts[i] > from)
+            handoff_unmap(from, (size_t)((char *)starts[i] - from));
+        from = (char *)starts[i] + b->size;
+    }
+    if (from < hi)
+        handoff_unmap(from, (size_t)(hi - from));
+    free(starts);
+}
+
+void backing_table_clear(backing_table *t, const block_table *held)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->items[i].base != NULL)
+            unmap_but_held(&t->items[i], held);
         handoff_object_close(&t->items[i].obj);
+    }
     t->count = 0;
 }
 
 void backing_table_free(backing_table *t)
 {
-    backing_table_clear(t);
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->items[i].base != NULL)
+            handoff_unmap(t->items[i].base, t->items[i].size);
+        handoff_object_close(&t->items[i].obj);
+    }
     free(t->items);
     *t = (backing_table){ 0 };
+}
+
+void held_block_unmap(const held_block *b, uint64_t epoch)
+{
+    if (b->in_backing_map && b->epoch == epoch)
+        return;
+    handoff_unmap(b->addr, b->size);
 }

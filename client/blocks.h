@@ -24,6 +24,8 @@ typedef struct held_block {
     struct client_pool *pool; /* allocated here (read-write): it may go into
                                  the pool's cache; NULL for an attach */
     bool own_backing;   /* block isolation: its mapping may be kept */
+    bool in_backing_map; /* a piece of a pool-wide backing mapped whole:
+                            nothing to unmap while its connection lives */
     bool shared;        /* handed out by mempool_share: never cached */
 } held_block;
 
@@ -47,6 +49,8 @@ void block_table_forget(block_table *t);
 typedef struct kept_backing {
     uint64_t id;
     handoff_object obj;
+    void *base; /* the whole backing mapped once, or NULL */
+    size_t size;
 } kept_backing;
 
 typedef struct backing_table {
@@ -58,9 +62,14 @@ typedef struct backing_table {
 /* Takes ownership of obj (a backing already kept under `id` is closed and
  * replaced); 0, or MEMPOOL_ENOMEM with obj closed. */
 int backing_table_put(backing_table *t, uint64_t id, handoff_object obj);
-const handoff_object *backing_table_get(const backing_table *t, uint64_t id);
-/* Closes every kept backing; blocks mapped from them stay mapped. */
-void backing_table_clear(backing_table *t);
+kept_backing *backing_table_get(const backing_table *t, uint64_t id);
+/* The connection is gone: closes every kept backing, and of each one
+ * mapped whole unmaps all but the blocks in `held` (they stay mapped and
+ * valid, as every block of a lost connection does). */
+void backing_table_clear(backing_table *t, const block_table *held);
+/* A block's mapping goes: unless it is a piece of a backing mapped whole
+ * for the connection of `epoch`, still live. */
+void held_block_unmap(const held_block *b, uint64_t epoch);
 void backing_table_free(backing_table *t);
 
 #endif

@@ -62,7 +62,7 @@ static void report_toggle(mempool_client *c, unsigned op, uint64_t id)
 static void give_back_one(mempool_client *c, const held_block *b)
 {
     report(c, PROTO_CACHE_GIVE_BACK, b->id);
-    handoff_unmap(b->addr, b->size);
+    held_block_unmap(b, c->epoch);
 }
 
 size_t cache_give_back(mempool_client *c, client_pool *p)

@@ -139,13 +139,40 @@ static int map_kept(client_pool *pool, const proto_block_reply *r, void **addr)
     return 0;
 }
 
+/* A pool-wide backing (pool or uid isolation) is mapped once, whole, the
+ * first time a block of it comes: a block is then base + offset, and
+ * nothing is mapped or unmapped per block. Where its size cannot be
+ * known (handoff_object_size), each block is mapped on its own. */
+static int map_in_backing(kept_backing *kept, const proto_block_reply *r, void **addr,
+                          bool *in_backing_map)
+{
+    uint64_t size;
+    if (kept->base == NULL && handoff_object_size(&kept->obj, &size) == 0 && size > 0 &&
+        size <= SIZE_MAX) {
+        int err = handoff_map(&kept->obj, (size_t)size, 0, r->prot, &kept->base);
+        if (err != 0)
+            return map_error(err);
+        kept->size = (size_t)size;
+    }
+    if (kept->base == NULL) {
+        int err = handoff_map(&kept->obj, (size_t)r->size, r->offset, r->prot, addr);
+        return err != 0 ? map_error(err) : 0;
+    }
+    if (r->offset > kept->size || r->size > kept->size - r->offset)
+        return MEMPOOL_EPROTO;
+    *addr = (char *)kept->base + r->offset;
+    *in_backing_map = true;
+    return 0;
+}
+
 /* Where the reply's block lives: its own backing, which came with the
  * frame and is closed once mapped, a mapping this connection kept, or a
  * pool-wide backing this connection keeps (brought by this frame or an
  * earlier one). */
 static int map_reply(mempool_client *c, client_pool *pool, const proto_block_reply *r,
-                     handoff_object *obj, void **addr)
+                     handoff_object *obj, void **addr, bool *in_backing_map)
 {
+    *in_backing_map = false;
     int attached = (r->backing_flags & PROTO_BACKING_ATTACHED) != 0;
     if (attached == handoff_object_empty(obj) || r->size > SIZE_MAX)
         return MEMPOOL_EPROTO;
@@ -164,11 +191,10 @@ static int map_reply(mempool_client *c, client_pool *pool, const proto_block_rep
         if (err != 0)
             return err;
     }
-    const handoff_object *kept = backing_table_get(&c->backings, r->backing_id);
+    kept_backing *kept = backing_table_get(&c->backings, r->backing_id);
     if (kept == NULL)
         return MEMPOOL_EPROTO;
-    int err = handoff_map(kept, (size_t)r->size, r->offset, r->prot, addr);
-    return err != 0 ? map_error(err) : 0;
+    return map_in_backing(kept, r, addr, in_backing_map);
 }
 
 /* The backing an ATTACHED reply announced: on Linux it came in the reply's
@@ -208,16 +234,17 @@ static void give_back(mempool_client *c, uint64_t block_id)
 }
 
 static int record_block(mempool_client *c, client_pool *pool, const proto_block_reply *r,
-                        void *addr, mempool_block *out)
+                        void *addr, bool in_backing_map, mempool_block *out)
 {
     held_block b = { .addr = addr, .size = (size_t)r->size,
                      .id = r->block_id, .prot = r->prot, .epoch = c->epoch,
                      .backing_id = r->backing_id,
                      .pool = r->prot == (MEMPOOL_READ | MEMPOOL_WRITE) ? pool : NULL,
-                     .own_backing = (r->backing_flags & PROTO_BACKING_SHARED) == 0 };
+                     .own_backing = (r->backing_flags & PROTO_BACKING_SHARED) == 0,
+                     .in_backing_map = in_backing_map };
     int err = block_table_add(&c->blocks, &b);
     if (err != 0) {
-        handoff_unmap(addr, b.size);
+        held_block_unmap(&b, c->epoch);
         give_back(c, r->block_id);
         return err;
     }
@@ -240,6 +267,7 @@ static int take_block_once(mempool_client *c, client_pool *pool, const session_r
         return err;
     proto_block_reply r;
     void *addr = NULL;
+    bool in_backing_map = false;
     err = proto_get_block_reply(rp.payload, &r);
     if (err == 0 && pool != NULL) {
         pool->kept_max = r.kept_mappings;
@@ -250,7 +278,7 @@ static int take_block_once(mempool_client *c, client_pool *pool, const session_r
     if (err == 0)
         err = collect_backing(c, &r, &rp.obj);
     if (err == 0)
-        err = map_reply(c, pool, &r, &rp.obj, &addr);
+        err = map_reply(c, pool, &r, &rp.obj, &addr, &in_backing_map);
     handoff_object_close(&rp.obj);
     if (err == MEMPOOL_EPROTO) {
         session_drop(c); /* a daemon talking nonsense: start afresh */
@@ -262,7 +290,7 @@ static int take_block_once(mempool_client *c, client_pool *pool, const session_r
     }
     if (r.backing_flags & PROTO_BACKING_CLIENT_ZEROES)
         memset(addr, 0, (size_t)r.size);
-    return record_block(c, pool, &r, addr, out);
+    return record_block(c, pool, &r, addr, in_backing_map, out);
 }
 
 /* The block granted on a kept mapping that is gone went straight back;
@@ -305,7 +333,7 @@ static bool alloc_from_cache(mempool_client *c, client_pool *p, size_t size, uns
         return false;
     if (block_table_add(&c->blocks, &b) != 0) {
         give_back(c, b.id);
-        handoff_unmap(b.addr, b.size);
+        held_block_unmap(&b, c->epoch);
         return false;
     }
     if (!(flags & MEMPOOL_ALLOC_DIRTY))
@@ -444,7 +472,7 @@ static int release_held(mempool_client *c, held_block *held)
         send_release(c, &m);
     }
     if (!kept)
-        handoff_unmap(b.addr, b.size);
+        held_block_unmap(&b, c->epoch);
     return 0;
 }
 

@@ -31,8 +31,11 @@ static void drop_kept(client_pool *p)
     for (size_t i = 0; i < p->nkept; i++)
         handoff_unmap(p->kept[i].addr, p->kept[i].size);
     p->nkept = 0;
+    /* Their connection is gone: whatever mapped them goes (a piece of a
+     * backing mapped whole was unmapped with the backing). */
     for (size_t i = 0; i < p->ncached; i++)
-        handoff_unmap(p->cache[i].b.addr, p->cache[i].b.size);
+        if (!p->cache[i].b.in_backing_map)
+            handoff_unmap(p->cache[i].b.addr, p->cache[i].b.size);
     p->ncached = 0;
     p->cached_bytes = 0;
 }

@@ -139,7 +139,7 @@ static void drop_with(mempool_client *c, int status)
     c->sock = -1;
     c->epoch++;
     /* Backing ids name backings within one connection only. */
-    backing_table_clear(&c->backings);
+    backing_table_clear(&c->backings, &c->blocks);
     answer_all(c, status);
     client_pools_drop_kept(&c->pools);
     /* Reports about that connection's blocks: nobody to tell any more. */
@@ -172,8 +172,9 @@ void session_forget_parent(mempool_client *c)
         close(c->sock);
     c->sock = -1;
     c->epoch++;
+    /* The inherited blocks stay mapped: the pool-wide backings keep them. */
+    backing_table_clear(&c->backings, &c->blocks);
     block_table_forget(&c->blocks);
-    backing_table_clear(&c->backings);
     /* The parent's requests in flight belong to threads the child does
      * not have: nobody here waits for them. */
     c->pending = NULL;

@@ -77,6 +77,12 @@ ssize_t handoff_recv(int sock, void *buf, size_t cap, handoff_object *obj);
 int handoff_collect(int sock, const unsigned char nonce[HANDOFF_NONCE_SIZE],
                     handoff_object *obj);
 
+/* Client: the bytes the object covers (Linux: the memfd's size), so that
+ * a pool-wide backing is mapped once, whole; -ENOSYS where that cannot be
+ * known (Darwin, where pool-wide backings never travel: each block is its
+ * own memory entry there). */
+int handoff_object_size(const handoff_object *o, uint64_t *out);
+
 /* Client: maps `size` bytes at `offset` of the object. */
 int handoff_map(const handoff_object *o, size_t size, uint64_t offset,
                 unsigned prot, void **out);

@@ -318,6 +318,15 @@ int handoff_map(const handoff_object *o, size_t size, uint64_t offset,
     return 0;
 }
 
+/* A memory entry's size could be asked of the kernel, but no caller needs
+ * it: the daemon never sends a pool-wide backing on Darwin (docs/darwin.md). */
+int handoff_object_size(const handoff_object *o, uint64_t *out)
+{
+    (void)o;
+    (void)out;
+    return -ENOSYS;
+}
+
 int handoff_unmap(void *addr, size_t size)
 {
     kern_return_t kr = mach_vm_deallocate(mach_task_self(), (mach_vm_address_t)(uintptr_t)addr, size);

@@ -162,6 +162,17 @@ int handoff_map(const handoff_object *o, size_t size, uint64_t offset,
     return 0;
 }
 
+int handoff_object_size(const handoff_object *o, uint64_t *out)
+{
+    struct stat st;
+    if (o->fd < 0)
+        return -EBADF;
+    if (fstat(o->fd, &st) != 0)
+        return -errno;
+    *out = (uint64_t)st.st_size;
+    return 0;
+}
+
 int handoff_unmap(void *addr, size_t size)
 {
     return munmap(addr, size) == 0 ? 0 : -errno;

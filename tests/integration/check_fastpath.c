@@ -40,6 +40,10 @@ static const char pools[] =
     "    reserve: 4GiB\n"
     "    limit: 256MiB\n"
     "    isolation: pool\n"
+    "  - name: peruid\n"
+    "    reserve: 1GiB\n"
+    "    limit: 256MiB\n"
+    "    isolation: uid\n"
     "  - name: churn\n"
     "    reserve: 1GiB\n"
     "    limit: 256MiB\n"
@@ -680,6 +684,75 @@ START_TEST(one_client_many_threads_share_the_cache_safely)
 }
 END_TEST
 
+/* ---- a pool-wide backing, mapped once ------------------------------------------ */
+
+/* This process's mappings of the pool's memfd (/proc/self/maps). */
+static int memfd_mappings(const char *pool)
+{
+    char want[128], line[512];
+    snprintf(want, sizeof want, "/memfd:mempoold:%s", pool);
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, want) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* In pool and uid isolation the connection maps the backing once, whole;
+ * blocks are pieces of that mapping, and neither an allocation nor a
+ * release maps or unmaps anything. */
+static const char *const whole_pools[] = { "shared", "peruid" };
+
+START_TEST(a_pool_wide_backing_is_mapped_once_per_connection)
+{
+    const char *pool = whole_pools[_i];
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block first, b;
+    ck_assert_int_eq(mempool_alloc(c, pool, 64 * KiB, 0, &first), 0);
+    ck_assert_int_eq(memfd_mappings(pool), 1);
+    memset(first.addr, 0x5e, first.size);
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(mempool_alloc(c, pool, (size_t)(1 + i % 5) * 16 * KiB, 0, &b), 0);
+        ck_assert(all_bytes(&b, 0));
+        memset(b.addr, 0x6f, b.size);
+        ck_assert_int_eq(mempool_release(c, &b), 0);
+        ck_assert_int_eq(memfd_mappings(pool), 1);
+    }
+    ck_assert(all_bytes(&first, 0x5e));
+    ck_assert_int_eq(mempool_release(c, &first), 0);
+    ck_assert_int_eq(memfd_mappings(pool), 1);
+    mempool_disconnect(c);
+    ck_assert_int_eq(memfd_mappings(pool), 0);
+}
+END_TEST
+
+/* The daemon goes: the blocks held stay mapped and keep their bytes, the
+ * rest of the backing is unmapped; a release then unmaps the block. */
+START_TEST(a_lost_connection_keeps_only_the_held_pieces_of_the_backing)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block a, b;
+    ck_assert_int_eq(mempool_alloc(c, "shared", 64 * KiB, 0, &a), 0);
+    ck_assert_int_eq(mempool_alloc(c, "shared", 128 * KiB, 0, &b), 0);
+    memset(a.addr, 0x11, a.size);
+    memset(b.addr, 0x22, b.size);
+    ck_assert_int_eq(fixture_stop(&fx), 0);
+    ck_assert_int_eq(mempool_pool_info(c, "shared", &(mempool_info){ 0 }), MEMPOOL_ECONN);
+    ck_assert(all_bytes(&a, 0x11));
+    ck_assert(all_bytes(&b, 0x22));
+    /* Only the two pieces are left of the whole mapping. */
+    ck_assert_int_eq(resident_in_file(a.addr, a.size) >= 0, 1);
+    ck_assert_int_eq(resident_in_file((char *)b.addr + b.size, 4096), -1);
+    void *addr = a.addr;
+    ck_assert_int_eq(mempool_release(c, &a), 0);
+    ck_assert_int_eq(resident_in_file(addr, 64 * KiB), -1);
+    ck_assert(all_bytes(&b, 0x22));
+    mempool_disconnect(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fastpath");
@@ -699,6 +772,8 @@ int main(void)
     tcase_add_test(tc, a_killed_client_leaves_nothing_behind);
     tcase_add_test(tc, after_fork_the_child_leaves_the_parents_cache_alone);
     tcase_add_test(tc, one_client_many_threads_share_the_cache_safely);
+    tcase_add_loop_test(tc, a_pool_wide_backing_is_mapped_once_per_connection, 0, 2);
+    tcase_add_test(tc, a_lost_connection_keeps_only_the_held_pieces_of_the_backing);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
