@@ -153,7 +153,8 @@ static void unmap_but_held(const kept_backing *k, const block_table *held)
     }
     if (held->count != 0 && starts == NULL)
         return; /* out of memory: the mapping stays whole */
-    qsort(starts, n, sizeof *starts, by_address);
+    if (n > 1)
+        qsort(starts, n, sizeof *starts, by_address);
     char *from = lo;
     for (size_t i = 0; i < n; i++) {
         held_block *b = block_table_find(held, starts[i]);
