@@ -111,6 +111,13 @@ static void write_server_stats(json_writer *w, const daemon_state *d)
     json_kv_uint(w, "connected", st.clients);
     json_kv_uint(w, "total", st.clients_total);
     json_kv_uint(w, "refused", st.refused);
+    /* Gone, but what they held is still being let go of (server.c). */
+    pool_departing dep = { 0 };
+    if (d->pools != NULL)
+        pool_set_departing(d->pools, &dep);
+    json_kv_uint(w, "departing", dep.clients);
+    json_kv_uint(w, "departing_blocks", dep.blocks);
+    json_kv_uint(w, "departing_bytes", dep.bytes);
     json_object_end(w);
     json_key(w, "requests");
     json_object_begin(w);

@@ -742,12 +742,14 @@ int pool_set_new(const policy *pol, pool_set **out, char *err, size_t errlen)
     return 0;
 }
 
-/* Live blocks are held by clients; the caller frees every pool_client
- * first, so only warm memory is left here. */
+/* Live blocks are held by clients; the caller frees (or departs) every
+ * pool_client first, so only departed clients' holds and warm memory are
+ * left here. */
 void pool_set_free(pool_set *s)
 {
     if (s == NULL)
         return;
+    pool_set_reap(s, UINT64_MAX, 0);
     for (size_t i = 0; i < s->npools; i++)
         pool_close(&s->pools[i]);
     idtable_destroy(&s->blocks);

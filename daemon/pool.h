@@ -113,6 +113,18 @@ pool_client *pool_client_new(pool_set *s, uint32_t uid, const uint32_t *gids,
                              size_t ngids, uint32_t max_blocks);
 /* Lets go of everything the client holds, at once. */
 void pool_client_free(pool_client *c, uint64_t now);
+/* The client's connection is gone: it joins the set's departed clients,
+ * still holding (and accounted for) everything, and pool_set_reap lets
+ * go of it a slice at a time. */
+void pool_client_depart(pool_client *c);
+/* Lets go of up to `max_holds` holds of departed clients (oldest first),
+ * freeing each client whose last hold went; true while some remain. */
+bool pool_set_reap(pool_set *s, uint64_t max_holds, uint64_t now);
+/* Departed clients not yet let go of, and what they still hold. */
+typedef struct pool_departing {
+    uint64_t clients, blocks, bytes;
+} pool_departing;
+void pool_set_departing(const pool_set *s, pool_departing *out);
 uint64_t pool_client_blocks(const pool_client *c);
 uint64_t pool_client_bytes(const pool_client *c);
 /* Bytes the client holds in `p` (allocated and attached). */

@@ -36,6 +36,10 @@ struct pool_client {
     uint32_t *nkept; /* per pool: entries of `kept` */
     uint64_t *cached; /* per pool: bytes of holds in the client's cache */
     uint64_t cached_total;
+    /* Departed (pool_client_depart): its holds in one list through
+     * next_same, let go a slice at a time by pool_set_reap. */
+    hold *leaving;
+    pool_client *next_departed;
 };
 
 /* ---- uid accounts ------------------------------------------------------------ */
@@ -172,20 +176,9 @@ static void hold_drop(pool_client *c, hold *h, uint64_t now)
     free(h);
 }
 
-void pool_client_free(pool_client *c, uint64_t now)
+/* What is left once the holds are gone: the client's own records. */
+static void client_destroy(pool_client *c)
 {
-    if (c == NULL)
-        return;
-    for (size_t i = 0; i < idtable_slots(&c->holds); i++) {
-        void *first;
-        if (!idtable_at(&c->holds, i, NULL, &first))
-            continue;
-        for (hold *h = first; h != NULL;) {
-            hold *next = h->next_same;
-            hold_drop(c, h, now);
-            h = next;
-        }
-    }
     idtable_destroy(&c->holds);
     /* It could write anywhere in the backings it was given: the next
      * sweep looks (pool_stray.c). */
@@ -198,6 +191,86 @@ void pool_client_free(pool_client *c, uint64_t now)
     free(c->nkept);
     free(c->cached);
     free(c);
+}
+
+/* Every hold chain of the table in one list, and the table emptied: one
+ * pass over its slots, no hold let go yet. */
+static hold *holds_to_list(pool_client *c)
+{
+    hold *list = NULL;
+    for (size_t i = 0; i < idtable_slots(&c->holds); i++) {
+        void *first;
+        if (!idtable_at(&c->holds, i, NULL, &first))
+            continue;
+        hold *last = first;
+        while (last->next_same != NULL)
+            last = last->next_same;
+        last->next_same = list;
+        list = first;
+    }
+    idtable_destroy(&c->holds);
+    return list;
+}
+
+/* Lets go of up to `max` holds of the list; the number let go. */
+static uint64_t drop_leaving(pool_client *c, uint64_t max, uint64_t now)
+{
+    uint64_t n = 0;
+    for (; n < max && c->leaving != NULL; n++) {
+        hold *h = c->leaving;
+        c->leaving = h->next_same;
+        hold_drop(c, h, now);
+    }
+    return n;
+}
+
+void pool_client_free(pool_client *c, uint64_t now)
+{
+    if (c == NULL)
+        return;
+    c->leaving = holds_to_list(c);
+    drop_leaving(c, UINT64_MAX, now);
+    client_destroy(c);
+}
+
+void pool_client_depart(pool_client *c)
+{
+    if (c == NULL)
+        return;
+    pool_set *s = c->set;
+    c->leaving = holds_to_list(c);
+    c->next_departed = NULL;
+    if (s->departed == NULL)
+        s->departed = c;
+    else
+        s->departed_last->next_departed = c;
+    s->departed_last = c;
+}
+
+/* Departed clients are let go of in arrival order, a slice of holds per
+ * call, so that a client that held 60,000 blocks does not stall the loop
+ * (and every other client) while they all go back. */
+bool pool_set_reap(pool_set *s, uint64_t max_holds, uint64_t now)
+{
+    while (s->departed != NULL && max_holds > 0) {
+        pool_client *c = s->departed;
+        max_holds -= drop_leaving(c, max_holds, now);
+        if (c->leaving != NULL)
+            break;
+        s->departed = c->next_departed;
+        client_destroy(c);
+    }
+    return s->departed != NULL;
+}
+
+void pool_set_departing(const pool_set *s, pool_departing *out)
+{
+    *out = (pool_departing){ 0 };
+    for (const pool_client *c = s->departed; c != NULL; c = c->next_departed) {
+        out->clients++;
+        out->blocks += c->nholds;
+        out->bytes += c->bytes;
+    }
 }
 
 uint64_t pool_client_blocks(const pool_client *c) { return c->nholds; }

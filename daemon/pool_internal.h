@@ -90,6 +90,8 @@ struct pool_set {
     uint32_t backings_per_uid_permille; /* a uid's share of max_backings */
     uint32_t daemon_uid;   /* like root, never held to a uid's share */
     idtable accounts;      /* uid + 1 -> uid_account */
+    pool_client *departed; /* connections gone, holds not all let go yet */
+    pool_client *departed_last;
     uint64_t next_backing_key; /* for uid parts: past every pool's index */
     /* Watched blocks that died, for the driver (pool_set_next_dead). Room
      * is made when a block is watched, so a death never allocates:

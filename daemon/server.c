@@ -38,6 +38,11 @@
  * a busy client cannot starve the others. */
 #define FRAMES_PER_WAKEUP 32
 
+/* Holds of departed clients let go per loop turn: a slice costs well under
+ * a millisecond, and the requests that arrived meanwhile are served before
+ * the next one (docs/daemon.md, "Departed clients"). */
+#define REAP_SLICE 256
+
 _Static_assert(PROTO_RENDEZVOUS_SIZE == HANDOFF_NONCE_SIZE,
                "the block reply carries a handoff nonce");
 
@@ -85,6 +90,7 @@ struct server {
     server_stats stats;
     names *names;
     uv_timer_t name_timer; /* the earliest deadline of a waiting lookup */
+    uv_idle_t reaper;      /* while departed clients' holds remain */
 };
 
 typedef struct request {
@@ -578,6 +584,14 @@ static void session_closed(uv_handle_t *handle)
     free(s);
 }
 
+static void reap_slice(uv_idle_t *idle)
+{
+    server *srv = idle->data;
+    if (!pool_set_reap(srv->d->pools, REAP_SLICE, daemon_now_ns()))
+        uv_idle_stop(idle);
+    forget_dead_blocks(srv);
+}
+
 static void session_close(session *s)
 {
     server *srv = s->srv;
@@ -597,8 +611,12 @@ static void session_close(session *s)
         free(wl);
     }
     name_timer_arm(srv);
-    pool_client_free(s->pc, daemon_now_ns());
-    forget_dead_blocks(srv);
+    /* What it held goes back a slice per loop turn (reap_slice), still
+     * counted until then, so that a client holding 60,000 blocks cannot
+     * stall every other client as it goes. */
+    pool_client_depart(s->pc);
+    if (srv->listening)
+        uv_idle_start(&srv->reaper, reap_slice);
     idtable_destroy(&s->sent_backings);
     log_peer(s->cred.uid, LOG_LEVEL_DEBUG, "session %llu (pid %d) closed",
              (unsigned long long)s->id, (int)s->cred.pid);
@@ -870,6 +888,8 @@ int server_start(daemon_state *d, int listen_fd, server **out)
     }
     uv_timer_init(d->loop, &srv->accept_backoff);
     uv_timer_init(d->loop, &srv->name_timer);
+    uv_idle_init(d->loop, &srv->reaper);
+    srv->reaper.data = srv;
     srv->listen_poll.data = srv;
     srv->accept_backoff.data = srv;
     srv->name_timer.data = srv;
@@ -886,6 +906,7 @@ void server_stop(server *srv)
         uv_close((uv_handle_t *)&srv->listen_poll, NULL);
         uv_close((uv_handle_t *)&srv->accept_backoff, NULL);
         uv_close((uv_handle_t *)&srv->name_timer, NULL);
+        uv_close((uv_handle_t *)&srv->reaper, NULL);
         srv->listening = false;
     }
     while (srv->sessions != NULL) {
@@ -894,6 +915,9 @@ void server_stop(server *srv)
         session_drain(s, FRAMES_PER_WAKEUP);
         session_close(s);
     }
+    /* Stopping: no one is left to wait, so all of it goes now. */
+    pool_set_reap(srv->d->pools, UINT64_MAX, daemon_now_ns());
+    forget_dead_blocks(srv);
 }
 
 void server_free(server *srv)

@@ -195,6 +195,44 @@ START_TEST(block_freed_only_when_its_last_holder_lets_go)
 }
 END_TEST
 
+START_TEST(a_departed_client_is_let_go_of_a_slice_at_a_time)
+{
+    pool_client *a = client(1000), *b = client(1001);
+    pool_grant g, g2;
+    mempool_handle h;
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(pool_alloc(a, "shr", 4096, 0, 1, &g), 0);
+    /* One block also attached by b, and the same block twice by a. */
+    ck_assert_int_eq(pool_share(a, g.block_id, MEMPOOL_READ | MEMPOOL_WRITE, &h), 0);
+    ck_assert_int_eq(pool_attach(b, &h, &g2), 0);
+    ck_assert_int_eq(pool_attach(a, &h, &g2), 0);
+    pool_client_depart(a);
+    pool_departing dep;
+    pool_set_departing(set, &dep);
+    ck_assert_uint_eq(dep.clients, 1);
+    ck_assert_uint_eq(dep.blocks, 11);
+    ck_assert_uint_eq(dep.bytes, 11 * 4096);
+    /* Still counted until let go of. */
+    ck_assert_uint_eq(stats_of("shr").in_use, 10 * 4096);
+    ck_assert(pool_set_reap(set, 4, 2));
+    pool_set_departing(set, &dep);
+    ck_assert_uint_eq(dep.blocks, 7);
+    ck_assert(pool_set_reap(set, 4, 2));
+    ck_assert(!pool_set_reap(set, 4, 2));
+    pool_set_departing(set, &dep);
+    ck_assert_uint_eq(dep.clients, 0);
+    ck_assert_uint_eq(dep.bytes, 0);
+    /* b's hold keeps the shared block alive; nothing else is left. */
+    ck_assert_uint_eq(stats_of("shr").in_use, 4096);
+    ck_assert_uint_eq(stats_of("shr").holders, 1);
+    ck_assert_int_eq(pool_release(b, g.block_id, 3), 0);
+    ck_assert_uint_eq(stats_of("shr").in_use, 0);
+    /* A departed client the set still has at its end goes with it. */
+    ck_assert_int_eq(pool_alloc(b, "shr", 4096, 0, 1, &g), 0);
+    pool_client_depart(b);
+}
+END_TEST
+
 START_TEST(read_only_handles_cannot_be_widened)
 {
     pool_client *a = client(1000), *b = client(1001);
@@ -919,6 +957,7 @@ int main(void)
     tcase_add_test(tc, limits_quota_and_max_block_refuse_cleanly);
     tcase_add_test(tc, limit_path_gives_back_warm_memory_first);
     tcase_add_test(tc, block_freed_only_when_its_last_holder_lets_go);
+    tcase_add_test(tc, a_departed_client_is_let_go_of_a_slice_at_a_time);
     tcase_add_test(tc, read_only_handles_cannot_be_widened);
     tcase_add_test(tc, access_lists_are_enforced);
     tcase_add_test(tc, reuse_is_zeroed_across_uids_block_isolation);
