@@ -88,8 +88,11 @@ static int default_same_as_limit(policy_ctx *ctx, const policy_key *key, void *b
 static int default_clients_per_uid(policy_ctx *ctx, const policy_key *key, void *base)
 {
     (void)ctx;
+    /* An eighth of what users may open together (root's sixteenth kept,
+     * server.c), so that eight uids can each open all of theirs at once. */
     uint32_t all = ((policy *)base)->max_clients;
-    *POLICY_FIELD(base, key, uint32_t) = all / 8 > 0 ? all / 8 : 1;
+    uint32_t users = all - (all / 16 > 0 ? all / 16 : 1);
+    *POLICY_FIELD(base, key, uint32_t) = users / 8 > 0 ? users / 8 : 1;
     return 0;
 }
 
@@ -153,7 +156,7 @@ static const policy_key limits_keys[] = {
       .offset = offsetof(policy, max_clients_per_uid), .default_fn = default_clients_per_uid,
       .min = 1, .max = 1000000,
       .help = "connections one uid may open (not root or the daemon's uid); default: an "
-              "eighth of max_clients" },
+              "eighth of max_clients less root's sixteenth" },
     { .name = "backings_per_uid", .type = POLICY_SHARE,
       .offset = offsetof(policy, backings_per_uid), .default_text = "12.5%", .min = 1,
       .max = 1000,

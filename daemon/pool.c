@@ -145,7 +145,7 @@ static uint64_t backings_allowed(const pool_set *s, uint32_t uid)
 {
     if (pool_uid_is_privileged(s, uid))
         return s->max_backings;
-    return s->max_backings - s->max_backings / 16;
+    return pool_backings_for_users(s);
 }
 
 static bool backing_room(pool_set *s, uint32_t uid)

@@ -95,11 +95,13 @@ void pool_foreach_uid(const pool_set *s, const pool *p, pool_uid_fn *fn, void *a
         }
 }
 
-/* A uid's share of the block backings: a fixed fraction of the budget, so
- * that however the others behave each uid keeps its own (docs/daemon.md). */
+/* A uid's share of the block backings: a fixed fraction of what the users
+ * may hold together (not of the whole budget, whose last sixteenth is
+ * root's), so that however the others behave each uid keeps its own and
+ * at the default eight uids can each hold all of theirs (docs/daemon.md). */
 static uint64_t backings_share(const pool_set *s)
 {
-    uint64_t share = s->max_backings * s->backings_per_uid_permille / 1000;
+    uint64_t share = pool_backings_for_users(s) * s->backings_per_uid_permille / 1000;
     return share > 0 ? share : 1;
 }
 

@@ -107,6 +107,13 @@ static inline bool pool_uid_is_privileged(const pool_set *s, uint32_t uid)
     return uid == 0 || uid == s->daemon_uid;
 }
 
+/* The block backings all unprivileged uids may hold together: the budget
+ * less its last sixteenth, kept for root and the daemon's uid. */
+static inline uint64_t pool_backings_for_users(const pool_set *s)
+{
+    return s->max_backings - s->max_backings / 16;
+}
+
 /* uid isolation: the part of `p` for `uid`, made on first use; p itself
  * in the other modes. NULL with *err (MEMPOOL_ELIMIT: no descriptor left
  * for its backing; MEMPOOL_ENOMEM: no address space). */

@@ -273,6 +273,58 @@ START_TEST(one_uid_cannot_take_every_connection)
 }
 END_TEST
 
+/* Nine unprivileged uids at once, each taking all it may. The shares are
+ * fixed fractions (an eighth by default) of what the users may hold
+ * together, so eight uids get their whole share each, whatever order they
+ * come in, and root's sixteenth stays root's. */
+START_TEST(eight_uids_each_get_their_whole_share_and_root_its_reserve)
+{
+    enum { UIDS = 9 };
+    pid_t pid[UIDS];
+    int got[UIDS], rc[UIDS];
+    for (int i = 0; i < UIDS; i++) {
+        hog h = { .uid = i == 0 ? 65534 : OTHER_UID + (uid_t)i, .limit = 30000 };
+        pid[i] = start_hog(hog_blocks, &h, &got[i], &rc[i]);
+        fprintf(stderr, "hostile: uid %u held %d block backings before %s\n", (unsigned)h.uid,
+                got[i], mempool_err_name(rc[i]));
+        ck_assert_int_eq(rc[i], MEMPOOL_ELIMIT);
+    }
+    for (int i = 1; i < 8; i++)
+        ck_assert_msg(got[i] == got[0], "uid #%d got %d backings, the first %d", i + 1, got[i],
+                      got[0]);
+    root_keeps_allocating("rootonly", 256);
+    root_keeps_allocating("default", 256);
+    for (int i = 0; i < UIDS; i++)
+        stop_hog(pid[i]);
+}
+END_TEST
+
+START_TEST(eight_uids_each_get_their_whole_share_of_connections)
+{
+    enum { UIDS = 9 };
+    pid_t pid[UIDS];
+    int got[UIDS], rc[UIDS];
+    for (int i = 0; i < UIDS; i++) {
+        hog h = { .uid = i == 0 ? 65534 : OTHER_UID + (uid_t)i, .limit = 1100 };
+        pid[i] = start_hog(hog_connections, &h, &got[i], &rc[i]);
+        fprintf(stderr, "hostile: uid %u held %d connections before %s\n", (unsigned)h.uid,
+                got[i], mempool_err_name(rc[i]));
+        ck_assert_int_ne(rc[i], 0);
+    }
+    for (int i = 1; i < 8; i++)
+        ck_assert_msg(got[i] == got[0], "uid #%d got %d connections, the first %d", i + 1,
+                      got[i], got[0]);
+    root_keeps_allocating("default", 16);
+    mempool_client *more[8];
+    for (int i = 0; i < 8; i++)
+        more[i] = connect_or_die(&fx);
+    for (int i = 0; i < 8; i++)
+        mempool_disconnect(more[i]);
+    for (int i = 0; i < UIDS; i++)
+        stop_hog(pid[i]);
+}
+END_TEST
+
 /* ---- handles: sharing again does not grow the daemon ----------------------- */
 
 static int share_a_lot(void *arg)
@@ -730,6 +782,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, one_uid_cannot_take_every_block_backing);
     tcase_add_test(tc, one_uid_cannot_take_every_connection);
+    tcase_add_test(tc, eight_uids_each_get_their_whole_share_and_root_its_reserve);
+    tcase_add_test(tc, eight_uids_each_get_their_whole_share_of_connections);
     tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
     tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
     tcase_add_test(tc, uid_isolation_is_not_bounded_by_descriptors);

@@ -988,7 +988,7 @@ START_TEST(diff_live_changes)
                        buf, sizeof buf, &restart);
     ck_assert(!restart);
     ck_assert_str_eq(buf, "limits.max_clients: 1024 -> 10 (live)\n"
-                          "limits.max_clients_per_uid: 128 -> 1 (live)\n"
+                          "limits.max_clients_per_uid: 120 -> 1 (live)\n"
                           "log.level: info -> debug (live)\n"
                           "scavenger.idle: 30s -> 5s (live)\n"
                           "pools[a].limit: 2GiB -> 1GiB (live)\n"
