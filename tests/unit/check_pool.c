@@ -734,17 +734,16 @@ static int fill_until_refused(pool_client *c, int max)
 START_TEST(backing_shares_keep_room_for_other_uids_and_root)
 {
     pool_set_limit_backings(set, 32);
-    pool_set_uid_share(set, 250); /* 8 each */
+    /* A quarter of the users' 30 (32 less root's sixteenth): 7 each. */
+    pool_set_uid_share(set, 250);
     /* Uids no one runs the tests as: the uid running them is the daemon's
      * here, an administrator, whom no share holds. */
     pool_client *users[4] = { client(70001), client(70002), client(70003), client(70004) };
-    ck_assert_int_eq(fill_until_refused(users[0], 100), 8);
-    ck_assert_int_eq(fill_until_refused(users[1], 100), 8);
-    ck_assert_int_eq(fill_until_refused(users[2], 100), 8);
-    /* 30 of 32 for users: the fourth gets what is left of theirs. */
-    ck_assert_int_eq(fill_until_refused(users[3], 100), 6);
+    /* Four uids at a quarter each all get their whole share. */
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(fill_until_refused(users[i], 100), 7);
     pool_client *root = client(0);
-    ck_assert_int_eq(fill_until_refused(root, 100), 2);
+    ck_assert_int_eq(fill_until_refused(root, 100), 4);
     for (int i = 0; i < 4; i++)
         pool_client_free(users[i], 2);
     pool_client_free(root, 2);
