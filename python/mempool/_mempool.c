@@ -114,6 +114,30 @@ static int client_leave(ClientObject *self)
     return -1;
 }
 
+/* Runs `call`, a library call on `client`'s connection, with the GIL
+ * released and the client marked busy; `rc` gets its result. The caller
+ * ends with call_status (or client_leave) under the GIL again. */
+#define CALL_WITHOUT_GIL(client, rc, call)                                     \
+    do {                                                                       \
+        client_enter(client);                                                  \
+        Py_BEGIN_ALLOW_THREADS                                                 \
+        rc = (call);                                                           \
+        Py_END_ALLOW_THREADS                                                   \
+    } while (0)
+
+/* 0, or -1 with an exception set: the client was closed during the call,
+ * or the call failed. */
+static int call_status(ClientObject *client, int rc)
+{
+    if (client_leave(client) != 0)
+        return -1;
+    if (rc != 0) {
+        raise_mempool_error(rc);
+        return -1;
+    }
+    return 0;
+}
+
 static int client_init(ClientObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kw[] = { "path", NULL };
@@ -215,11 +239,8 @@ static PyObject *block_new(ClientObject *client, const mempool_block *b)
  * back when the call failed or the client was closed meanwhile. */
 static PyObject *block_result(ClientObject *self, int rc, mempool_block *b)
 {
-    if (client_leave(self) != 0)
-        return NULL; /* the disconnect unmapped it */
-    if (rc != 0)
-        return raise_mempool_error(rc);
-    return block_new(self, b);
+    /* Closed meanwhile: the disconnect unmapped it. */
+    return call_status(self, rc) == 0 ? block_new(self, b) : NULL;
 }
 
 static PyObject *client_alloc(ClientObject *self, PyObject *args, PyObject *kwargs)
@@ -239,10 +260,7 @@ static PyObject *client_alloc(ClientObject *self, PyObject *args, PyObject *kwar
                      (populate ? MEMPOOL_ALLOC_POPULATE : 0);
     mempool_block b;
     int rc;
-    client_enter(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_alloc(self->c, pool, (size_t)size, flags, &b);
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(self, rc, mempool_alloc(self->c, pool, (size_t)size, flags, &b));
     return block_result(self, rc, &b);
 }
 
@@ -284,10 +302,7 @@ static PyObject *client_attach(ClientObject *self, PyObject *handle)
         return NULL;
     mempool_block b;
     int rc;
-    client_enter(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_attach(self->c, &h, &b);
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(self, rc, mempool_attach(self->c, &h, &b));
     return block_result(self, rc, &b);
 }
 
@@ -337,75 +352,50 @@ static int call_attach_name(mempool_client *c, const char *pool, const char *nam
     return mempool_attach_name(c, pool, name, timeout_ms, out);
 }
 
-/* Runs a lookup or attach_name slice by slice until it answers, the time
- * is up, or a signal handler raises. Returns the library's code, or 1 with
- * a Python exception set (the client was closed, or a signal). */
-static int wait_for_name(ClientObject *self, name_call call, const char *pool,
-                         const char *name, long long ms, void *out)
+/* A Handle object for a handle's bytes. */
+static PyObject *handle_object(const mempool_handle *h)
 {
-    long long left = ms;
-    for (;;) {
-        int slice = ms == 0 ? 0 : slice_of(left);
-        int rc;
-        client_enter(self);
-        Py_BEGIN_ALLOW_THREADS
-        rc = call(self->c, pool, name, slice, out);
-        Py_END_ALLOW_THREADS
-        if (client_leave(self) != 0)
-            return 1;
-        if (rc != MEMPOOL_ETIMEDOUT || ms == 0)
-            return rc;
-        if (left >= 0 && (left -= slice) <= 0)
-            return rc;
-        if (PyErr_CheckSignals() != 0)
-            return 1;
-    }
+    return PyObject_CallFunction(handle_class, "y#", (const char *)h->bytes,
+                                 (Py_ssize_t)sizeof h->bytes);
 }
 
-static int parse_name_args(PyObject *args, PyObject *kwargs, const char *fmt,
-                           const char **pool, const char **name, long long *ms)
+/* Runs a lookup or attach_name slice by slice until it answers, the time
+ * is up, or a signal handler raises. 0, or -1 with an exception set. */
+static int wait_for_name(ClientObject *self, name_call call, PyObject *args,
+                         PyObject *kwargs, const char *fmt, void *out)
 {
     static char *kw[] = { "pool", "name", "timeout", NULL };
+    const char *pool, *name;
     PyObject *timeout = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kw, pool, name, &timeout))
+    long long ms = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kw, &pool, &name, &timeout) ||
+        (timeout != NULL && timeout_ms_from(timeout, &ms) != 0) || !client_usable(self))
         return -1;
-    if (timeout == NULL) {
-        *ms = 0;
-        return 0;
+    for (long long left = ms;;) {
+        int slice = ms == 0 ? 0 : slice_of(left);
+        int rc;
+        CALL_WITHOUT_GIL(self, rc, call(self->c, pool, name, slice, out));
+        int again = rc == MEMPOOL_ETIMEDOUT && ms != 0 && (left < 0 || (left -= slice) > 0);
+        if (!again)
+            return call_status(self, rc);
+        if (client_leave(self) != 0 || PyErr_CheckSignals() != 0)
+            return -1;
     }
-    return timeout_ms_from(timeout, ms);
 }
 
 static PyObject *client_lookup(ClientObject *self, PyObject *args, PyObject *kwargs)
 {
-    const char *pool, *name;
-    long long ms;
     mempool_handle h;
-    if (parse_name_args(args, kwargs, "ss|$O:lookup", &pool, &name, &ms) != 0 ||
-        !client_usable(self))
+    if (wait_for_name(self, call_lookup, args, kwargs, "ss|$O:lookup", &h) != 0)
         return NULL;
-    int rc = wait_for_name(self, call_lookup, pool, name, ms, &h);
-    if (rc == 1)
-        return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
-    return PyObject_CallFunction(handle_class, "y#", (const char *)h.bytes,
-                                 (Py_ssize_t)sizeof h.bytes);
+    return handle_object(&h);
 }
 
 static PyObject *client_attach_name(ClientObject *self, PyObject *args, PyObject *kwargs)
 {
-    const char *pool, *name;
-    long long ms;
     mempool_block b;
-    if (parse_name_args(args, kwargs, "ss|$O:attach_name", &pool, &name, &ms) != 0 ||
-        !client_usable(self))
+    if (wait_for_name(self, call_attach_name, args, kwargs, "ss|$O:attach_name", &b) != 0)
         return NULL;
-    int rc = wait_for_name(self, call_attach_name, pool, name, ms, &b);
-    if (rc == 1)
-        return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
     return block_new(self, &b);
 }
 
@@ -415,14 +405,9 @@ static PyObject *client_unpublish(ClientObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "ss:unpublish", &pool, &name) || !client_usable(self))
         return NULL;
     int rc;
-    client_enter(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_unpublish(self->c, pool, name);
-    Py_END_ALLOW_THREADS
-    if (client_leave(self) != 0)
+    CALL_WITHOUT_GIL(self, rc, mempool_unpublish(self->c, pool, name));
+    if (call_status(self, rc) != 0)
         return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
     Py_RETURN_NONE;
 }
 
@@ -462,14 +447,9 @@ static PyObject *client_pool_info(ClientObject *self, PyObject *args)
         return NULL;
     mempool_info info;
     int rc;
-    client_enter(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_pool_info(self->c, pool, &info);
-    Py_END_ALLOW_THREADS
-    if (client_leave(self) != 0)
+    CALL_WITHOUT_GIL(self, rc, mempool_pool_info(self->c, pool, &info));
+    if (call_status(self, rc) != 0)
         return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
     return info_tuple(&info);
 }
 
@@ -478,14 +458,9 @@ static PyObject *client_trim(ClientObject *self, PyObject *Py_UNUSED(ignored))
     if (!client_usable(self))
         return NULL;
     int rc;
-    client_enter(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_trim(self->c);
-    Py_END_ALLOW_THREADS
-    if (client_leave(self) != 0)
+    CALL_WITHOUT_GIL(self, rc, mempool_trim(self->c));
+    if (call_status(self, rc) != 0)
         return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
     Py_RETURN_NONE;
 }
 
@@ -568,10 +543,7 @@ static int block_do_release(BlockObject *self)
     if (client->closed || client->c == NULL || self->pid != getpid())
         return 0;
     int rc;
-    client_enter(client);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_release(client->c, &self->b);
-    Py_END_ALLOW_THREADS
+    CALL_WITHOUT_GIL(client, rc, mempool_release(client->c, &self->b));
     if (client_leave(client) != 0)
         PyErr_Clear(); /* closed meanwhile: the disconnect let go of it */
     return rc;
@@ -616,16 +588,10 @@ static PyObject *block_share(BlockObject *self, PyObject *args, PyObject *kwargs
     unsigned prot = readonly ? MEMPOOL_READ : MEMPOOL_READ | MEMPOOL_WRITE;
     mempool_handle h;
     int rc;
-    client_enter(client);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_share(client->c, &self->b, prot, &h);
-    Py_END_ALLOW_THREADS
-    if (client_leave(client) != 0)
+    CALL_WITHOUT_GIL(client, rc, mempool_share(client->c, &self->b, prot, &h));
+    if (call_status(client, rc) != 0)
         return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
-    return PyObject_CallFunction(handle_class, "y#", (const char *)h.bytes,
-                                 (Py_ssize_t)sizeof h.bytes);
+    return handle_object(&h);
 }
 
 static PyObject *block_publish(BlockObject *self, PyObject *args, PyObject *kwargs)
@@ -641,14 +607,9 @@ static PyObject *block_publish(BlockObject *self, PyObject *args, PyObject *kwar
     unsigned prot = (readonly ? MEMPOOL_READ : MEMPOOL_READ | MEMPOOL_WRITE) |
                     (replace ? MEMPOOL_PUBLISH_REPLACE : 0);
     int rc;
-    client_enter(client);
-    Py_BEGIN_ALLOW_THREADS
-    rc = mempool_publish(client->c, &self->b, name, prot);
-    Py_END_ALLOW_THREADS
-    if (client_leave(client) != 0)
+    CALL_WITHOUT_GIL(client, rc, mempool_publish(client->c, &self->b, name, prot));
+    if (call_status(client, rc) != 0)
         return NULL;
-    if (rc != 0)
-        return raise_mempool_error(rc);
     Py_RETURN_NONE;
 }
 
