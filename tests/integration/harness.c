@@ -22,6 +22,19 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* How long the harness polls (the daemon's start, wait_*) before it
+ * gives up: what the daemon does in milliseconds can take seconds on a
+ * loaded machine under a sanitizer, and waiting longer costs nothing
+ * when the condition comes. */
+#define WAIT_MS 30000
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void fixture_write_policy(fixture *f, const char *pools_yaml)
 {
     FILE *fp = fopen(f->policy, "w");
@@ -46,7 +59,7 @@ static void spawn(fixture *f)
         _exit(127);
     }
     f->pid = pid;
-    for (int i = 0; i < 1000; i++) {
+    for (uint64_t end = monotonic_ms() + WAIT_MS; monotonic_ms() <= end;) {
         mempool_client *c;
         if (mempool_connect(f->socket, &c) == 0) {
             mempool_disconnect(c);
@@ -140,9 +153,9 @@ mempool_client *connect_or_die(const fixture *f)
 uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want)
 {
     mempool_info info = { 0 };
-    for (int i = 0; i < 1000; i++) {
+    for (uint64_t end = monotonic_ms() + WAIT_MS;;) {
         ck_assert_int_eq(mempool_pool_info(c, pool, &info), 0);
-        if (info.in_use == want)
+        if (info.in_use == want || monotonic_ms() > end)
             break;
         sleep_ms(10);
     }
@@ -159,7 +172,7 @@ int settled_fd_count(const fixture *f, mempool_client *c)
 int wait_fd_count(const fixture *f, int want)
 {
     int n = fixture_fd_count(f);
-    for (int i = 0; i < 1000 && n != want; i++) {
+    for (uint64_t end = monotonic_ms() + WAIT_MS; n != want && monotonic_ms() <= end;) {
         sleep_ms(10);
         n = fixture_fd_count(f);
     }

@@ -41,10 +41,10 @@ mempool_client *connect_or_die(const fixture *f);
  * (a round trip first: the daemon closes a handed-over descriptor only
  * after the reply that carried it is sent). */
 int settled_fd_count(const fixture *f, mempool_client *c);
-/* Polls the pool's in_use until it equals `want` or ~10 s pass; returns
+/* Polls the pool's in_use until it equals `want` or ~30 s pass; returns
  * the last value seen. */
 uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want);
-/* Polls the daemon's descriptor count until it equals `want` or ~10 s
+/* Polls the daemon's descriptor count until it equals `want` or ~30 s
  * pass; returns the last count seen. */
 int wait_fd_count(const fixture *f, int want);
 
