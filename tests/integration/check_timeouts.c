@@ -30,7 +30,7 @@
 #define SKIPPED 77
 
 static const char policy_rest[] =
-    "limits:\n  hello_timeout: 300ms\n"
+    "limits:\n  hello_timeout: 1s\n"
     "pools:\n  - name: default\n    reserve: 1GiB\n    limit: 64MiB\n";
 
 static fixture fx;
@@ -109,8 +109,11 @@ START_TEST(a_connection_without_hello_is_closed)
     int silent[8];
     for (int i = 0; i < 8; i++)
         silent[i] = connect_to(fx.socket, SOCK_SEQPACKET);
+    /* All 8 are seen open for most of the 1 s timeout: a loaded machine
+     * that stalls the daemon's accepts or this poll for less does not
+     * make the count skip its peak. */
     ck_assert_int_eq(wait_fd_count(&fx, before + 8), before + 8);
-    /* 300 ms in the policy; generous for a loaded machine. */
+    /* 1 s in the policy; 10 s is generous for a loaded machine. */
     for (int i = 0; i < 8; i++) {
         ck_assert_msg(closed_within(silent[i], 10000), "silent connection %d still open", i);
         close(silent[i]);
@@ -125,7 +128,7 @@ END_TEST
 START_TEST(hello_in_time_keeps_the_connection)
 {
     mempool_client *c = connect_or_die(&fx);
-    sleep_ms(900); /* three timeouts */
+    sleep_ms(3000); /* three timeouts */
     bystander_works(c);
     mempool_disconnect(c);
 }
