@@ -119,7 +119,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
-def wait_until(predicate, timeout=10.0):
+def wait_until(predicate, timeout=30.0):
+    """Polls until predicate() holds; what the daemon does in milliseconds
+    can take seconds on a loaded machine, and a longer bound costs nothing
+    when it holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
