@@ -460,6 +460,85 @@ START_TEST(pool_isolation_keeps_its_limit_and_its_zeros)
 }
 END_TEST
 
+/* ---- the stray sweeper against a client that never stops writing ------------ */
+
+static int write_outside_blocks_forever(void *arg)
+{
+    int ready = *(int *)arg;
+    mempool_client *c;
+    mempool_block b;
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    if (mempool_alloc(c, "shared", 4 * KiB, 0, &b) != 0)
+        return 11;
+    int fd = fd_named(getpid(), "/memfd:mempoold:shared", NULL);
+    if (fd < 0)
+        return 12;
+    size_t span = 256 * MiB;
+    unsigned char *all = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (all == MAP_FAILED)
+        return 13;
+    report(ready, 1);
+    /* One byte every other page: as many extents as the sweeper can meet. */
+    for (unsigned round = 0;; round++)
+        for (size_t off = 64 * KiB; off < span; off += 8 * KiB)
+            all[off] = (unsigned char)round | 1;
+}
+
+/* The daemon's user and system CPU so far, from /proc/PID/stat. */
+static double daemon_cpu_s(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)fx.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long long utime = 0, stime = 0;
+    int n = fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                   &stime);
+    fclose(f);
+    ck_assert_int_eq(n, 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The daemon's log lines so far. */
+static int log_lines(void)
+{
+    FILE *f = fopen(fx.log, "r");
+    int n = 0;
+    for (int c; f != NULL && (c = fgetc(f)) != EOF;)
+        n += c == '\n';
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+START_TEST(a_client_rewriting_outside_its_blocks_cannot_flood_the_log)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(write_outside_blocks_forever(&p[1]));
+    int ok;
+    ck_assert_int_eq(read(p[0], &ok, sizeof ok), (ssize_t)sizeof ok);
+    int before = log_lines();
+    double cpu0 = daemon_cpu_s();
+    sleep_ms(5000);
+    int lines = log_lines() - before;
+    double cpu = daemon_cpu_s() - cpu0;
+    /* Root is still served meanwhile. */
+    root_keeps_allocating("shared", 16);
+    stop_hog(pid);
+    fprintf(stderr, "hostile: a client rewriting outside its block for 5 s: %d log lines, "
+            "daemon CPU %.2f s\n", lines, cpu);
+    ck_assert_int_le(lines, 5 * 3 + 10);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
 /* ---- uid isolation: many blocks, one descriptor per uid ---------------------- */
 
 /* Lines of /proc/PID/maps, and of them those that map `name`. */
@@ -786,6 +865,7 @@ int main(void)
     tcase_add_test(tc, eight_uids_each_get_their_whole_share_of_connections);
     tcase_add_test(tc, sharing_one_block_again_and_again_costs_nothing);
     tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
+    tcase_add_test(tc, a_client_rewriting_outside_its_blocks_cannot_flood_the_log);
     tcase_add_test(tc, uid_isolation_is_not_bounded_by_descriptors);
     tcase_add_test(tc, a_reload_never_asks_for_more_descriptors_than_the_os_gives);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
