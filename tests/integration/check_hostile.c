@@ -627,6 +627,61 @@ START_TEST(uid_isolation_is_not_bounded_by_descriptors)
 }
 END_TEST
 
+/* ---- uid isolation: no byte of another uid, by any way in ----------------------- */
+
+typedef struct cross_uid {
+    mempool_handle handle; /* of root's live block */
+} cross_uid;
+
+static int reach_for_roots_bytes(void *arg)
+{
+    const cross_uid *x = arg;
+    mempool_client *c;
+    mempool_block b;
+    for (int fd; (fd = fd_named(getpid(), "/memfd:", NULL)) >= 0;)
+        close(fd);
+    if (!drop_to_nobody() || mempool_connect(fx.socket, &c) != 0)
+        return 10;
+    if (mempool_attach(c, &x->handle, &b) != MEMPOOL_EACCES)
+        return 11;
+    if (mempool_attach_name(c, "peruid", "roots", 0, &b) != MEMPOOL_EACCES)
+        return 12;
+    /* DIRTY blocks may hold old bytes, but only of this uid. */
+    for (int i = 0; i < 64; i++) {
+        if (mempool_alloc(c, "peruid", 64 * KiB, MEMPOOL_ALLOC_DIRTY, &b) != 0)
+            return 13;
+        for (size_t off = 0; off < b.size; off += 64)
+            if (((unsigned char *)b.addr)[off] == 0x5a)
+                return 14;
+    }
+    if (fd_named(getpid(), "/memfd:mempoold:peruid:uid0", NULL) >= 0)
+        return 15;
+    return 0;
+}
+
+START_TEST(uid_isolation_shows_no_byte_of_another_uid)
+{
+    mempool_client *root = connect_or_die(&fx);
+    mempool_block b[64];
+    for (int i = 0; i < 64; i++) {
+        ck_assert_int_eq(mempool_alloc(root, "peruid", 64 * KiB, 0, &b[i]), 0);
+        memset(b[i].addr, 0x5a, b[i].size);
+    }
+    cross_uid x;
+    ck_assert_int_eq(mempool_share(root, &b[0], MEMPOOL_READ | MEMPOOL_WRITE, &x.handle), 0);
+    ck_assert_int_eq(mempool_publish(root, &b[0], "roots", MEMPOOL_READ), 0);
+    /* The rest turn warm (root's), then some go back to the OS. */
+    for (int i = 1; i < 64; i++)
+        ck_assert_int_eq(mempool_release(root, &b[i]), 0);
+    ck_assert_int_eq(mempool_trim(root), 0);
+    free(admin("scavenge peruid 1048576"));
+    int status = run_child(reach_for_roots_bytes, &x);
+    ck_assert_msg(exited_ok(status), "child: exit %d", WEXITSTATUS(status));
+    ck_assert_uint_eq(((unsigned char *)b[0].addr)[100], 0x5a);
+    mempool_disconnect(root);
+}
+END_TEST
+
 /* ---- a reload past RLIMIT_NOFILE ------------------------------------------- */
 
 static void reload_with_limits(const char *limits, char **reply)
@@ -867,6 +922,7 @@ int main(void)
     tcase_add_test(tc, pool_isolation_keeps_its_limit_and_its_zeros);
     tcase_add_test(tc, a_client_rewriting_outside_its_blocks_cannot_flood_the_log);
     tcase_add_test(tc, uid_isolation_is_not_bounded_by_descriptors);
+    tcase_add_test(tc, uid_isolation_shows_no_byte_of_another_uid);
     tcase_add_test(tc, a_reload_never_asks_for_more_descriptors_than_the_os_gives);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
     suite_add_tcase(s, tc);
