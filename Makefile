@@ -4,6 +4,10 @@ BUILD_SANITIZE ?= build-sanitize
 JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
+# A bare `make` builds (and installs what is missing first), as a user
+# expects; without this the first target, deps, would be all it does.
+.DEFAULT_GOAL := build
+
 .PHONY: deps build run test test-sanitize bench fuzz cross cross-darwin cross-linux-arm64 install uninstall clean
 
 deps:
