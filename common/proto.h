@@ -168,8 +168,8 @@ typedef struct proto_block_reply {
 
 /* backing_flags */
 #define PROTO_BACKING_ATTACHED 0x1u /* this frame carries the backing */
-#define PROTO_BACKING_SHARED 0x2u   /* pool isolation: one backing for many
-                                       blocks; keep it mapped */
+#define PROTO_BACKING_SHARED 0x2u   /* pool or uid isolation: one backing for
+                                       many blocks; keep it mapped */
 #define PROTO_BACKING_KEPT 0x4u     /* no descriptor: the client kept a
                                        mapping of backing_id; reuse it */
 #define PROTO_BACKING_CLIENT_ZEROES 0x8u /* warm, this uid's own, not DIRTY:
