@@ -253,7 +253,7 @@ static const policy_key pool_keys[] = {
       .help = "most memory the pool may hold, in use plus warm" },
     { .name = "quota", .type = POLICY_SIZE, .offset = offsetof(policy_pool, quota),
       .default_fn = default_same_as_limit, .min = 1, .max = SIZE_MAX_BYTES,
-      .help = "most one client may hold; default: the limit" },
+      .help = "most one uid may hold, all its connections together; default: the limit" },
     { .name = "max_block", .type = POLICY_SIZE, .offset = offsetof(policy_pool, max_block),
       .default_fn = default_same_as_limit, .min = 1, .max = SIZE_MAX_BYTES,
       .help = "largest single block; default: the limit" },

@@ -24,7 +24,7 @@ extern "C" {
 #define MEMPOOL_ERRNO_MAP(XX)                                                  \
     XX(EINVAL, 1, "invalid argument")                                          \
     XX(ENOMEM, 2, "pool limit or system memory exhausted")                     \
-    XX(EDQUOT, 3, "client quota exceeded")                                     \
+    XX(EDQUOT, 3, "quota of this uid in the pool exceeded")                    \
     XX(E2BIG, 4, "block larger than the pool's max_block")                     \
     XX(EACCES, 5, "access denied by the pool's policy")                        \
     XX(ENOPOOL, 6, "no such pool")                                             \
