@@ -32,7 +32,7 @@ static const pool_family pool_families[] = {
       FIGURE(reserve), 0 },
     { "mempool_pool_limit_bytes", "gauge", "Most memory the pool may hold, in use plus warm.",
       FIGURE(limit), 0 },
-    { "mempool_pool_quota_bytes", "gauge", "Most memory one client may hold in the pool.",
+    { "mempool_pool_quota_bytes", "gauge", "Most memory one uid may hold in the pool,.",
       FIGURE(quota), 0 },
     { "mempool_pool_page_size_bytes", "gauge", "The pool's block granularity.",
       FIGURE(page_size), 0 },

@@ -70,7 +70,7 @@ typedef struct mempool_info {
     uint64_t limit;            /* most bytes the pool may hold */
     uint64_t in_use;           /* bytes held by blocks */
     uint64_t warm;             /* free bytes kept mapped for reuse */
-    uint64_t quota;            /* most bytes one client may hold */
+    uint64_t quota;            /* most bytes one uid may hold */
     uint64_t client_use;       /* bytes this connection holds */
     uint64_t released;         /* bytes given back to the OS, in total */
     uint64_t scavenger_runs;   /* background scavenger runs */
