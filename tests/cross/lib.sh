@@ -11,6 +11,8 @@
 #   CROSS_SHARED_EXT  the shared-library suffix to drop from dependencies
 #   CROSS_CHECK_FLAGS extra CMake options for Check
 #   CROSS_JANSSON     ON to build jansson too
+#   CROSS_SYMBOL_PREFIX what the target's C names start with in objects
+#                     ("_" on Mach-O, "" on ELF)
 # and defines check_toolchain_link and check_project, called per target.
 
 say() { printf 'cross-build: %s\n' "$*"; }
@@ -314,6 +316,23 @@ build_failures() {
     grep -q 'error' "$1" || tail -n 40 "$1"
 }
 
+
+# The static libmempool defines no global symbol outside mempool_*
+# (client/libmempool_names.h renames the internal ones when the library is
+# compiled), so a program may define its own session_open and still link
+# it. llvm-nm -g counts Mach-O private externals too: they are global to a
+# static link. Sets NAMESPACE, a summary for the log.
+expect_library_namespace() {
+    globals=$(llvm-nm --defined-only --extern-only --just-symbol-name "$1" | grep -v -e ':$' -e '^$') ||
+        die "llvm-nm read no symbol from $1"
+    mempool="${CROSS_SYMBOL_PREFIX}mempool_"
+    foreign=$(printf '%s\n' "$globals" | grep -v "^$mempool" || true)
+    [ -z "$foreign" ] || die "$target: $(basename "$1") defines globals outside $mempool*:" \
+        "$(printf '%s\n' "$foreign" | tr '\n' ' ')- rename each in client/libmempool_names.h (#define NAME mempool__NAME)"
+    printf '%s\n' "$globals" | grep -qx "${mempool}connect" ||
+        die "$target: llvm-nm read no ${mempool}connect from $1"
+    NAMESPACE="$(printf '%s\n' "$globals" | wc -l) defined globals, all $mempool*"
+}
 
 # The inventory of the target's build tree (tests/cross/inventory.cmake):
 # every artifact and every compiled source; a source compiled nowhere

@@ -39,6 +39,8 @@ CROSS_SHARED_EXT=dylib
 CROSS_CHECK_FLAGS="-DHAVE_LIBRT=OFF"
 # The integration suites (which need jansson) are Linux's.
 CROSS_JANSSON=OFF
+# C names in objects: Mach-O's start with an underscore.
+CROSS_SYMBOL_PREFIX=_
 
 # shellcheck source=tests/cross/lib.sh
 . "$ROOT/tests/cross/lib.sh"
@@ -216,7 +218,9 @@ check_artifacts() {
         case $type in
         STATIC_LIBRARY)
             expect_archive "$path" "$(awk -v t="$name" '$1 == "object" && $2 == t' "$INVENTORY" | wc -l)"
-            say "$target:   library $(basename "$path"): $(llvm-ar t "$path" | wc -l) Mach-O $(macho_cpu "$target") objects" ;;
+            NAMESPACE=""
+            [ "$name" != mempool_static ] || expect_library_namespace "$path"
+            say "$target:   library $(basename "$path"): $(llvm-ar t "$path" | wc -l) Mach-O $(macho_cpu "$target") objects${NAMESPACE:+, $NAMESPACE}" ;;
         EXECUTABLE)
             expect_file "$path" executable
             expect_only_libsystem "$path"

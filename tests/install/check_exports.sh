@@ -3,8 +3,8 @@
 # mempool.h declares: nothing internal (proto_*, handoff_*, session_*)
 # leaks into the ABI, and nothing declared is missing. Neither the shared
 # library's symbol table nor the archive ARCHIVE (when given) defines a
-# global symbol outside mempool_*, so a program may have its own
-# session_open.
+# global symbol outside mempool_* (client/libmempool_names.h renames the
+# internal ones), so a program may have its own session_open.
 #   usage: check_exports.sh LIBRARY HEADER CC [ARCHIVE]
 set -eu
 lib=$1
@@ -51,6 +51,8 @@ for file in "$lib" ${archive:+"$archive"}; do
     if [ -n "$foreign" ]; then
         echo "check_exports: $file defines globals outside mempool_*:" >&2
         printf '  %s\n' $foreign >&2
+        echo "a program defining the same name would not link: rename each in" \
+            "client/libmempool_names.h (#define NAME mempool__NAME)" >&2
         exit 1
     fi
     nm -g --defined-only "$file" | grep -q ' mempool_connect$' ||

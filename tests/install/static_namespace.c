@@ -1,7 +1,8 @@
 /* A program with functions of its own named like libmempool's internals
  * (session_open, proto_encode_header, handoff_send), linked statically
- * against libmempool.a: it links only because the archive keeps those
- * names local, and it runs showing that each side calls its own. */
+ * against libmempool.a: it links only because the library's objects are
+ * compiled under other names (client/libmempool_names.h), and it runs
+ * showing that each side calls its own. */
 #include <stdio.h>
 #include <string.h>
 
