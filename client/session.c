@@ -89,19 +89,90 @@ struct session_pending {
     session_pending *next;
 };
 
+/* ---- fork() ------------------------------------------------------------------
+ * Another thread may be inside a call on a client (holding its lock, or
+ * waiting on its condition variable) when this one forks. The child has
+ * only the forking thread: a lock copied while held would never be let
+ * go, and glibc's condition variable waits for the parent's waiters,
+ * which the child does not have. So every client is on one list, and
+ * fork() takes the list's lock and then every client's lock (prepare):
+ * the child gets each client as no thread was changing it, and both
+ * processes let go of the locks after (the child also starts each
+ * condition variable afresh). Order: the list's lock, then the clients'
+ * in list order; the list's lock is never taken while holding a client's
+ * (session_init and session_destroy run without it). A fork waits at
+ * most for the calls holding a lock to reach their wait for a reply,
+ * which they do without it. */
+static pthread_mutex_t all_clients_lock = PTHREAD_MUTEX_INITIALIZER;
+static mempool_client *all_clients;
+static uint64_t forks_seen;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&all_clients_lock);
+    for (mempool_client *c = all_clients; c != NULL; c = c->fork_next)
+        pthread_mutex_lock(&c->lock);
+}
+
+static void after_fork_in_parent(void)
+{
+    for (mempool_client *c = all_clients; c != NULL; c = c->fork_next)
+        pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&all_clients_lock);
+}
+
+/* Runs in the child only, which has one thread. */
+static void after_fork_in_child(void)
+{
+    forks_seen++;
+    for (mempool_client *c = all_clients; c != NULL; c = c->fork_next) {
+        pthread_cond_init(&c->turn, NULL);
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&all_clients_lock);
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+}
+
+uint64_t session_fork_generation(void)
+{
+    pthread_once(&fork_handler_once, register_fork_handler);
+    return forks_seen;
+}
+
 int session_init(mempool_client *c)
 {
+    pthread_once(&fork_handler_once, register_fork_handler);
     if (pthread_mutex_init(&c->lock, NULL) != 0)
         return MEMPOOL_ENOMEM;
     if (pthread_cond_init(&c->turn, NULL) != 0) {
         pthread_mutex_destroy(&c->lock);
         return MEMPOOL_ENOMEM;
     }
+    pthread_mutex_lock(&all_clients_lock);
+    c->fork_prev = NULL;
+    c->fork_next = all_clients;
+    if (all_clients != NULL)
+        all_clients->fork_prev = c;
+    all_clients = c;
+    pthread_mutex_unlock(&all_clients_lock);
     return 0;
 }
 
 void session_destroy(mempool_client *c)
 {
+    pthread_mutex_lock(&all_clients_lock);
+    if (c->fork_prev != NULL)
+        c->fork_prev->fork_next = c->fork_next;
+    else
+        all_clients = c->fork_next;
+    if (c->fork_next != NULL)
+        c->fork_next->fork_prev = c->fork_prev;
+    pthread_mutex_unlock(&all_clients_lock);
     pthread_cond_destroy(&c->turn);
     pthread_mutex_destroy(&c->lock);
 }
@@ -149,19 +220,6 @@ static void drop_with(mempool_client *c, int status)
 
 void session_drop(mempool_client *c) { drop_with(c, MEMPOOL_ECONNLOST); }
 
-static uint64_t forks_seen;
-static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
-
-/* Runs in the child only; a plain increment, as the child has one thread. */
-static void count_fork(void) { forks_seen++; }
-
-static void register_fork_handler(void) { pthread_atfork(NULL, NULL, count_fork); }
-
-uint64_t session_fork_generation(void)
-{
-    pthread_once(&fork_handler_once, register_fork_handler);
-    return forks_seen;
-}
 
 /* close(), never shutdown(): the descriptor is the child's copy, and
  * closing it drops only the child's reference to the socket, which the

@@ -47,6 +47,7 @@ struct mempool_client {
     client_pools pools;
     proto_cache cache_reports; /* cache reports not yet sent (cache.h) */
     bool give_back_requested; /* a reply carried PROTO_FLAG_GIVE_BACK */
+    mempool_client *fork_prev, *fork_next; /* every client (session.c) */
 };
 
 typedef struct session_request {
@@ -92,7 +93,10 @@ int session_call(mempool_client *c, const session_request *rq,
  * would interleave with the parent's and the replies go to whoever reads
  * first). A pthread_atfork handler counts forks in the child; a client
  * whose count differs was made before a fork in this process's past.
- * session_fork_generation registers the handler on first use. */
+ * The same handlers hold every client's lock across the fork, so that a
+ * thread inside a call at that moment cannot leave the child's copy
+ * locked (session.c). session_init and session_fork_generation register
+ * them on first use. */
 uint64_t session_fork_generation(void);
 /* In a child after fork: forgets the parent's connection, blocks and
  * backings without a word to the daemon (closing the child's copy of the

@@ -684,6 +684,87 @@ START_TEST(one_client_many_threads_share_the_cache_safely)
 }
 END_TEST
 
+/* fork() while other threads are inside calls on the same client: one
+ * holds the client's lock for its cache hits, one waits for replies (on
+ * the condition variable, or reading). Each child must still get a
+ * connection of its own: a lock copied while held, or a condition
+ * variable copied with waiters the child does not have, would hang its
+ * first call (the alarm then kills it, and the test fails). */
+typedef struct fork_busy {
+    mempool_client *c;
+    volatile int stop;
+    int failures;
+} fork_busy;
+
+static void *busy_with_the_cache(void *arg)
+{
+    fork_busy *fb = arg;
+    while (!fb->stop) {
+        mempool_block b;
+        if (mempool_alloc(fb->c, "cached", 64 * KiB, 0, &b) != 0) {
+            fb->failures++;
+            continue;
+        }
+        fb->failures += mempool_release(fb->c, &b) != 0;
+    }
+    return NULL;
+}
+
+static void *busy_with_round_trips(void *arg)
+{
+    fork_busy *fb = arg;
+    while (!fb->stop) {
+        mempool_info info;
+        fb->failures += mempool_pool_info(fb->c, "default", &info) != 0;
+    }
+    return NULL;
+}
+
+static int child_of_a_busy_client(mempool_client *c)
+{
+    /* A hang is a failure, not a stuck suite (Check's own SIGALRM
+     * handler, inherited, would kill the whole test). */
+    signal(SIGALRM, SIG_DFL);
+    alarm(20);
+    mempool_block mine;
+    if (mempool_alloc(c, "cached", 64 * KiB, 0, &mine) != 0)
+        return 10;
+    if (client_use(c, "cached") != 64 * KiB) /* only its own block */
+        return 11;
+    if (mempool_release(c, &mine) != 0)
+        return 12;
+    mempool_disconnect(c);
+    return 0;
+}
+
+START_TEST(a_fork_while_other_threads_are_in_calls_leaves_the_child_working)
+{
+    mempool_client *c = connect_or_die(&fx);
+    fork_busy fb = { .c = c };
+    pthread_t t[3];
+    ck_assert_int_eq(pthread_create(&t[0], NULL, busy_with_the_cache, &fb), 0);
+    ck_assert_int_eq(pthread_create(&t[1], NULL, busy_with_round_trips, &fb), 0);
+    ck_assert_int_eq(pthread_create(&t[2], NULL, busy_with_round_trips, &fb), 0);
+    int bad = 0;
+    for (int i = 0; i < 40; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child_of_a_busy_client(c));
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        bad += !exited_ok(status);
+    }
+    fb.stop = 1;
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(fb.failures, 0);
+    ck_assert_int_eq(mempool_trim(c), 0);
+    ck_assert_uint_eq(client_use(c, "cached"), 0);
+    mempool_disconnect(c);
+}
+END_TEST
+
 /* ---- a pool-wide backing, mapped once ------------------------------------------ */
 
 /* This process's mappings of the pool's memfd (/proc/self/maps). */
@@ -772,6 +853,7 @@ int main(void)
     tcase_add_test(tc, a_killed_client_leaves_nothing_behind);
     tcase_add_test(tc, after_fork_the_child_leaves_the_parents_cache_alone);
     tcase_add_test(tc, one_client_many_threads_share_the_cache_safely);
+    tcase_add_test(tc, a_fork_while_other_threads_are_in_calls_leaves_the_child_working);
     tcase_add_loop_test(tc, a_pool_wide_backing_is_mapped_once_per_connection, 0, 2);
     tcase_add_test(tc, a_lost_connection_keeps_only_the_held_pieces_of_the_backing);
     suite_add_tcase(s, tc);
