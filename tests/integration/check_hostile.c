@@ -812,6 +812,89 @@ START_TEST(three_hundred_clients_killed_anywhere_leave_nothing)
 }
 END_TEST
 
+/* ---- a flood of requests never stops the scavenger ------------------------------ */
+
+/* nobody's client sends one cheap request after another, so that the
+ * loop nearly always has one waiting: a scavenger slice ends after its
+ * first piece whenever a request waits. Says it is running (one byte on
+ * `ready`) after its first reply. */
+static int flood_until_killed(int ready)
+{
+    mempool_client *c;
+    mempool_info info;
+    if (!drop_to_uid(65534) || mempool_connect(fx.socket, &c) != 0 ||
+        mempool_pool_info(c, "default", &info) != 0)
+        return 10;
+    if (write(ready, "x", 1) != 1)
+        return 11;
+    for (;;)
+        if (mempool_pool_info(c, "default", &info) != 0)
+            return 12;
+}
+
+/* Three of nobody's clients keep the loop busy with requests while root
+ * asks for a forced scavenge of 64 MiB of warm blocks: the scavenge must
+ * finish (a slice always does its first piece, so a flood slows it but
+ * never stops it), every warm byte must leave the daemon's memfds, and
+ * root is still served meanwhile. How long it took is printed, never
+ * asserted. */
+static uint64_t now_ns(void);
+
+START_TEST(a_flood_of_requests_never_stops_the_scavenger)
+{
+    mempool_client *c = connect_or_die(&fx);
+    mempool_block b[32];
+    for (int i = 0; i < 32; i++) {
+        ck_assert_int_eq(mempool_alloc(c, "default", 2 * MiB, 0, &b[i]), 0);
+        memset(b[i].addr, 0x5a, b[i].size);
+    }
+    for (int i = 0; i < 32; i++)
+        ck_assert_int_eq(mempool_release(c, &b[i]), 0);
+    ck_assert_int_eq(mempool_trim(c), 0); /* the library's cache too */
+    mempool_info info;
+    ck_assert_int_eq(mempool_pool_info(c, "default", &info), 0);
+    ck_assert_uint_ge(info.warm, 60 * MiB);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t kids[3];
+    for (int i = 0; i < 3; i++) {
+        fflush(NULL);
+        kids[i] = fork();
+        ck_assert_int_ge(kids[i], 0);
+        if (kids[i] == 0)
+            _exit(flood_until_killed(ready[1]));
+    }
+    char x;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(read(ready[0], &x, 1), 1);
+    uint64_t t0 = now_ns();
+    char *reply = admin("scavenge");
+    uint64_t took = now_ns() - t0;
+    ck_assert_ptr_nonnull(strstr(reply, "released"));
+    free(reply);
+    ck_assert_int_eq(mempool_alloc(c, "default", 64 * KiB, 0, &b[0]), 0); /* root is served */
+    ck_assert_int_eq(mempool_release(c, &b[0]), 0);
+    for (int i = 0; i < 3; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[i], &status, WNOHANG), 0); /* flooding till the end */
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    close(ready[0]);
+    close(ready[1]);
+    ck_assert_int_eq(mempool_trim(c), 0);
+    ck_assert_int_eq(mempool_pool_info(c, "default", &info), 0);
+    ck_assert_uint_le(info.warm, 64 * KiB); /* at most root's last block since */
+    int memfds;
+    uint64_t bytes;
+    daemon_memfds(&memfds, &bytes);
+    fprintf(stderr, "hostile: forced scavenge of 64 MiB under a flood of three clients: %.1f ms; "
+            "memfd bytes left %llu\n", (double)took / 1e6, (unsigned long long)bytes);
+    ck_assert_uint_le(bytes, 64 * KiB);
+    mempool_disconnect(c);
+}
+END_TEST
+
 /* ---- a departed client's blocks go back in slices ------------------------------ */
 
 static const char crowd_pools[] =
@@ -925,6 +1008,7 @@ int main(void)
     tcase_add_test(tc, uid_isolation_shows_no_byte_of_another_uid);
     tcase_add_test(tc, a_reload_never_asks_for_more_descriptors_than_the_os_gives);
     tcase_add_test(tc, three_hundred_clients_killed_anywhere_leave_nothing);
+    tcase_add_test(tc, a_flood_of_requests_never_stops_the_scavenger);
     suite_add_tcase(s, tc);
     TCase *crowd = tcase_create("departed");
     tcase_add_checked_fixture(crowd, crowd_setup, teardown);
