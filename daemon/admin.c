@@ -62,6 +62,8 @@ typedef struct admin_conn {
     char buf[ADMIN_MAX_LINE + 2]; /* a longest line, '\r' and '\n' */
     size_t used;
     unsigned writes;              /* replies whose write has not completed */
+    uint64_t bytes_queued;        /* of every reply given to the pipe */
+    uint64_t written_mark;        /* bytes written when the idle timer started */
     bool eof, closing, close_after_writes;
     bool awaiting;                /* a `scavenge` the scavenger works on */
     bool admitted;                /* counted in nadmitted */
@@ -92,17 +94,41 @@ static void pump(admin_conn *c);
 static void reading_start(admin_conn *c);
 static void reading_stop(admin_conn *c);
 static void refuse(admin_conn *c, const char *code, const char *why);
+static void conn_close(admin_conn *c);
 
 /* ---- idle connections ------------------------------------------------------ */
 
-/* A connection waiting for its `scavenge` reply, or for its replies to be
- * read, is not idle: the timer closes only one that sends nothing. */
+/* Bytes of replies the peer has taken so far. */
+static uint64_t bytes_written(admin_conn *c)
+{
+    return c->bytes_queued - uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+}
+
+/* A peer that leaves its replies unread for a whole idle_timeout: its
+ * writes cannot finish, so it cannot be told; it is closed. */
+static void unread_expired(admin_conn *c, uint64_t ms)
+{
+    log_peer(c->peer.uid, LOG_LEVEL_INFO,
+             "admin: uid %u (pid %d) read none of its replies for %llu ms; closing",
+             (unsigned)c->peer.uid, (int)c->peer.pid, (unsigned long long)ms);
+    conn_close(c);
+}
+
+/* A connection waiting for its `scavenge` reply, or reading replies still
+ * being written, is not idle; one whose replies stay unread (not a byte
+ * taken since the timer started) is, or it would hold its slot forever. */
 static void idle_expired(uv_timer_t *timer)
 {
     admin_conn *c = timer->data;
     uint64_t ms = c->adm->d->pol->admin_idle_timeout_ns / 1000000;
-    if (c->awaiting || c->writes > 0) {
+    uint64_t written = bytes_written(c);
+    if (c->awaiting || (c->writes > 0 && written > c->written_mark)) {
+        c->written_mark = written;
         uv_timer_start(&c->idle_timer, idle_expired, ms, 0);
+        return;
+    }
+    if (c->writes > 0) {
+        unread_expired(c, ms);
         return;
     }
     log_peer(c->peer.uid, LOG_LEVEL_INFO, "admin: uid %u (pid %d) idle for %llu ms; closing",
@@ -115,6 +141,7 @@ static void idle_expired(uv_timer_t *timer)
 
 static void restart_idle_timer(admin_conn *c)
 {
+    c->written_mark = bytes_written(c);
     if (!c->closing)
         uv_timer_start(&c->idle_timer, idle_expired,
                        c->adm->d->pol->admin_idle_timeout_ns / 1000000, 0);
@@ -207,6 +234,7 @@ static void send_reply(admin_conn *c, json_writer *w, bool shutdown_after)
         return;
     }
     c->writes++;
+    c->bytes_queued += buf.len;
     if (uv_stream_get_write_queue_size(stream) > ADMIN_MAX_PENDING) {
         log_peer(c->peer.uid, LOG_LEVEL_WARN,
                  "admin: uid %u (pid %d) leaves %zu bytes of replies unread; closing",

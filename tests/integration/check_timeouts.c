@@ -4,6 +4,8 @@
  *     while a greeted bystander goes on;
  *   - an admin connection silent for admin.idle_timeout gets an
  *     "idle-timeout" line and is closed; one that keeps talking stays;
+ *   - admin connections that pipeline commands and never read the replies
+ *     are closed too, and do not hold every admin slot;
  *   - with every admin slot held by idle connections of another uid
  *     (nobody), the daemon's own uid still gets `stats` answered.
  * The last one needs root (to be nobody): run as `check_it_timeouts
@@ -193,6 +195,52 @@ START_TEST(an_idle_admin_connection_is_closed)
 }
 END_TEST
 
+/* Replies left unread keep a reply's write pending forever: the daemon
+ * once counted that as "not idle", and 16 connections that pipelined
+ * commands and never read took every admin slot for good. */
+#define ADMIN_SLOTS 16
+
+static void send_unread_commands(int fd)
+{
+    char lines[300 * 8 + 1] = "";
+    for (int i = 0; i < 300; i++)
+        strcat(lines, "metrics\n"); /* ~10 KiB each: far more than a socket holds */
+    size_t len = strlen(lines);
+    ck_assert_int_eq(write(fd, lines, len), (ssize_t)len);
+}
+
+/* True once a new admin connection is answered "ok" within `ms`. */
+static bool admin_served_within(int ms)
+{
+    char line[4096];
+    for (uint64_t end = now_ms() + (uint64_t)ms; now_ms() < end; sleep_ms(100)) {
+        int fd = connect_to(fx.admin_socket, SOCK_STREAM);
+        bool ok = write(fd, "version\n", 8) == 8 && read_line(fd, line, sizeof line) &&
+                  strstr(line, "\"ok\":true") != NULL;
+        close(fd);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+START_TEST(replies_left_unread_do_not_hold_an_admin_slot)
+{
+    reload_with_admin("  idle_timeout: 300ms\n");
+    int fds[ADMIN_SLOTS];
+    for (int i = 0; i < ADMIN_SLOTS; i++) {
+        fds[i] = connect_to(fx.admin_socket, SOCK_STREAM);
+        send_unread_commands(fds[i]);
+    }
+    ck_assert_msg(admin_served_within(15000),
+                  "connections that never read their replies hold every admin slot");
+    for (int i = 0; i < ADMIN_SLOTS; i++) {
+        ck_assert_msg(closed_within(fds[i], 10000), "unread connection %d still open", i);
+        close(fds[i]);
+    }
+}
+END_TEST
+
 /* ---- the daemon's own slot (root only) ------------------------------------ */
 
 static int reloads_logged(void)
@@ -320,6 +368,7 @@ int main(int argc, char **argv)
         tcase_add_test(tc, a_connection_without_hello_is_closed);
         tcase_add_test(tc, hello_in_time_keeps_the_connection);
         tcase_add_test(tc, an_idle_admin_connection_is_closed);
+        tcase_add_test(tc, replies_left_unread_do_not_hold_an_admin_slot);
     }
     suite_add_tcase(s, tc);
     return check_run(s);
