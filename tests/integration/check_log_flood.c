@@ -141,12 +141,72 @@ START_TEST(malformed_frames_cannot_flood_the_log)
 }
 END_TEST
 
+/* Lines of the log from `from` that contain `what`. */
+static long count_matching(long from, const char *what)
+{
+    FILE *fp = fopen(fx.log, "r");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fseek(fp, from, SEEK_SET), 0);
+    char line[2048];
+    long n = 0;
+    while (fgets(line, sizeof line, fp) != NULL)
+        n += strstr(line, what) != NULL;
+    fclose(fp);
+    return n;
+}
+
+/* Reads until `lines` newlines came. */
+static void read_replies(int fd, int lines)
+{
+    char buf[4096];
+    while (lines > 0) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        for (ssize_t i = 0; i < n; i++)
+            lines -= buf[i] == '\n';
+    }
+}
+
+/* Every command that changes state is logged with the uid that sent it;
+ * an admitted admin user who sends them as fast as the daemon answers
+ * (here `log-level debug`, which changes nothing) must not fill the log
+ * either: those lines go through the same per-uid limiter. */
+START_TEST(admin_commands_cannot_flood_the_log)
+{
+    long start = log_size();
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    strcpy(sa.sun_path, fx.admin_socket);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char batch[100 * 16 + 1] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(batch, "log-level debug\n");
+    long sent = 0;
+    for (uint64_t end = now_ms() + FLOOD_MS; now_ms() < end; sent += 100) {
+        ck_assert_int_eq(write(fd, batch, strlen(batch)), (ssize_t)strlen(batch));
+        read_replies(fd, 100);
+    }
+    close(fd);
+    sleep_ms(1500);
+    long lines = count_matching(start, "admin: 'log-level debug'");
+    bool suppressed = count_matching(start, "suppressed") > 0;
+    if (lines > MAX_LINES || !suppressed)
+        fixture_dump_log(&fx);
+    ck_assert_msg(sent > 200, "only %ld commands sent: the bound says nothing", sent);
+    ck_assert_msg(lines >= 1, "the state change was not logged at all");
+    ck_assert_msg(lines <= MAX_LINES, "%ld log lines for %ld admin commands", lines, sent);
+    ck_assert_msg(suppressed, "no line says what was suppressed");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log_flood");
     TCase *tc = tcase_create("flood");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, malformed_frames_cannot_flood_the_log);
+    tcase_add_test(tc, admin_commands_cannot_flood_the_log);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
