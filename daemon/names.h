@@ -78,6 +78,9 @@ const name_entry *names_find(const names *t, const char *pool, const char *name)
 void names_block_died(names *t, uint64_t block_id);
 
 size_t names_count(const names *t);
+/* The most names (published or waited for) that share one bucket: a
+ * health figure, which no choice of names by clients can drive up. */
+size_t names_longest_chain(const names *t);
 size_t names_count_in_pool(const names *t, const char *pool);
 size_t names_count_of_uid(const names *t, uint32_t uid);
 size_t names_waiting(const names *t);

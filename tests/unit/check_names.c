@@ -255,6 +255,47 @@ START_TEST(waiting_for_unpublished_name_then_cancel)
 }
 END_TEST
 
+/* FNV-1a over "pool\0name", the table's hash before it was keyed: names
+ * a client can compute to fall in one bucket. */
+static uint64_t fnv1a(const char *pool, const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = pool; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = h * 1099511628211ULL;
+    for (const char *p = name; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+#define CHOSEN_NAMES 4096
+
+/* The attack: 4,096 waiting lookups on names chosen to share the low 12
+ * bits of their hash put every slot in one bucket of the unkeyed table.
+ * Under a random key they spread as any names do (about 8 at most in a
+ * bucket; 32 is a generous bound that only a chosen set would pass). */
+START_TEST(chosen_names_do_not_share_a_bucket)
+{
+    names *t = table(100);
+    static name_waiter w[CHOSEN_NAMES];
+    uint64_t seq = 0;
+    for (int i = 0; i < CHOSEN_NAMES; i++) {
+        char name[32];
+        do
+            snprintf(name, sizeof name, "n%llu", (unsigned long long)seq++);
+        while ((fnv1a("default", name) & 0xfff) != 0);
+        w[i] = waiter("default", name, UINT64_MAX);
+        ck_assert_int_eq(names_wait(t, &w[i]), 0);
+    }
+    ck_assert_uint_eq(names_waiting(t), CHOSEN_NAMES);
+    ck_assert_uint_le(names_longest_chain(t), 32);
+    for (int i = 0; i < CHOSEN_NAMES; i++)
+        names_cancel(t, &w[i]);
+    ck_assert_uint_eq(names_waiting(t), 0);
+    names_free(t);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -268,6 +309,7 @@ static Suite *names_suite(void)
     tcase_add_test(tc, waiters_wake_on_publish_oldest_first);
     tcase_add_test(tc, deadlines_in_order);
     tcase_add_test(tc, waiting_for_unpublished_name_then_cancel);
+    tcase_add_test(tc, chosen_names_do_not_share_a_bucket);
     suite_add_tcase(s, tc);
     return s;
 }
