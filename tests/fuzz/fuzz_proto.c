@@ -171,6 +171,9 @@ static void frame_round_trip(const unsigned char *buf, size_t size, int is_reply
         size_t n = is_reply ? proto_encode_reply(frame, h.type, h.request_id, h.status, payload,
                                                  h.length)
                             : proto_encode_request(frame, h.type, h.request_id, payload, h.length);
+        /* A reply's flags (GIVE_BACK) are set on the encoded frame, as the
+         * daemon does (server.c). */
+        proto_set_flags(frame, h.flags);
         proto_header h2;
         if (n != size || proto_decode_header(frame, n, is_reply, &h2) != 0 ||
             memcmp(&h, &h2, sizeof h) != 0 || memcmp(frame, buf, size) != 0)
