@@ -15,7 +15,7 @@
  * every symbolic link on the way is seen and judged. */
 typedef struct {
     char done[PATH_MAX]; /* the real folder reached so far; "" is / */
-    char todo[PATH_MAX]; /* the names left, separated by slashes */
+    char names_left[PATH_MAX]; /* separated by slashes */
     int links;
     char *why;
     size_t why_len;
@@ -59,10 +59,10 @@ static int judge_folder(walk *w, const char *path)
     return 0;
 }
 
-/* Moves the first name of todo into name. */
+/* Moves the first of names_left into name. */
 static int next_name(walk *w, char *name, size_t len)
 {
-    char *p = w->todo;
+    char *p = w->names_left;
     while (*p == '/')
         p++;
     size_t n = strcspn(p, "/");
@@ -70,7 +70,7 @@ static int next_name(walk *w, char *name, size_t len)
         return refuse(w, -ENAMETOOLONG, "a name in the path is too long");
     memcpy(name, p, n);
     name[n] = '\0';
-    memmove(w->todo, p + n, strlen(p + n) + 1);
+    memmove(w->names_left, p + n, strlen(p + n) + 1);
     return 0;
 }
 
@@ -92,8 +92,8 @@ static int follow_link(walk *w, const char *link, const struct stat *st)
     if (n < 0)
         return refuse(w, -errno, "%s: %s", link, strerror(errno));
     target[n] = '\0';
-    strcpy(rest, w->todo);
-    if (snprintf(w->todo, sizeof w->todo, "%s/%s", target, rest) >= (int)sizeof w->todo)
+    strcpy(rest, w->names_left);
+    if (snprintf(w->names_left, sizeof w->names_left, "%s/%s", target, rest) >= (int)sizeof w->names_left)
         return refuse(w, -ENAMETOOLONG, "the path through %s is too long", link);
     if (target[0] == '/')
         w->done[0] = '\0';
@@ -129,10 +129,10 @@ int mempool_dir_check(const char *dir, char *why, size_t why_len)
         return refuse(&w, -errno, "the current folder: %s", strerror(errno));
     if (strcmp(w.done, "/") == 0)
         w.done[0] = '\0';
-    if (snprintf(w.todo, sizeof w.todo, "%s", dir) >= (int)sizeof w.todo)
+    if (snprintf(w.names_left, sizeof w.names_left, "%s", dir) >= (int)sizeof w.names_left)
         return refuse(&w, -ENAMETOOLONG, "the path is too long");
     int rc = 0;
-    while (rc == 0 && w.todo[0] != '\0')
+    while (rc == 0 && w.names_left[0] != '\0')
         rc = step(&w);
     return rc != 0 ? rc : judge_folder(&w, w.done);
 }
