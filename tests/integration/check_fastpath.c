@@ -853,9 +853,13 @@ int main(void)
     tcase_add_test(tc, a_killed_client_leaves_nothing_behind);
     tcase_add_test(tc, after_fork_the_child_leaves_the_parents_cache_alone);
     tcase_add_test(tc, one_client_many_threads_share_the_cache_safely);
-    tcase_add_test(tc, a_fork_while_other_threads_are_in_calls_leaves_the_child_working);
     tcase_add_loop_test(tc, a_pool_wide_backing_is_mapped_once_per_connection, 0, 2);
     tcase_add_test(tc, a_lost_connection_keeps_only_the_held_pieces_of_the_backing);
     suite_add_tcase(s, tc);
+    TCase *forks = check_fork_threads_tcase("fork_threads");
+    tcase_add_checked_fixture(forks, setup, teardown);
+    tcase_set_timeout(forks, 120);
+    tcase_add_test(forks, a_fork_while_other_threads_are_in_calls_leaves_the_child_working);
+    suite_add_tcase(s, forks);
     return check_run(s);
 }
