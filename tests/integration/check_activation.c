@@ -457,13 +457,6 @@ END_TEST
 
 /* ---- status, watchdog, journal ------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Waits for STATUS=`want`, skipping every other notification. */
 static void expect_status(const char *want)
 {

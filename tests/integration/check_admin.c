@@ -50,12 +50,6 @@ static fixture fx;
 static void setup(void) { fixture_start(&fx, pools); }
 static void teardown(void) { fixture_cleanup(&fx); }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* ---- talking to the admin socket ----------------------------------------- */
 
 static struct sockaddr_un unix_address(const char *path)

@@ -62,12 +62,6 @@ static void teardown(void)
     fixture_cleanup(&fx);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static bool drop_to_uid(uid_t uid)
 {
     return setgroups(0, NULL) == 0 && setgid((gid_t)uid) == 0 && setuid(uid) == 0;

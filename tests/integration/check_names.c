@@ -35,19 +35,6 @@ static void setup(void) { fixture_start(&fx, POOLS); }
 
 static void teardown(void) { fixture_cleanup(&fx); }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* One admin command's reply line (static buffer). */
 static const char *admin(const char *command)
 {

@@ -40,19 +40,6 @@ static fixture fx;
 static void setup(void) { fixture_start(&fx, policy_rest); }
 static void teardown(void) { fixture_cleanup(&fx); }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int connect_to(const char *path, int type)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -16,10 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
+}
+
+uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* How long the harness polls (the daemon's start, wait_*) before it
@@ -27,13 +34,6 @@ static void sleep_ms(long ms)
  * loaded machine under a sanitizer, and waiting longer costs nothing
  * when the condition comes. */
 #define WAIT_MS 30000
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void fixture_write_policy(fixture *f, const char *pools_yaml)
 {
@@ -59,7 +59,7 @@ static void spawn(fixture *f)
         _exit(127);
     }
     f->pid = pid;
-    for (uint64_t end = monotonic_ms() + WAIT_MS; monotonic_ms() <= end;) {
+    for (uint64_t end = now_ms() + WAIT_MS; now_ms() <= end;) {
         mempool_client *c;
         if (mempool_connect(f->socket, &c) == 0) {
             mempool_disconnect(c);
@@ -153,9 +153,9 @@ mempool_client *connect_or_die(const fixture *f)
 uint64_t wait_in_use(mempool_client *c, const char *pool, uint64_t want)
 {
     mempool_info info = { 0 };
-    for (uint64_t end = monotonic_ms() + WAIT_MS;;) {
+    for (uint64_t end = now_ms() + WAIT_MS;;) {
         ck_assert_int_eq(mempool_pool_info(c, pool, &info), 0);
-        if (info.in_use == want || monotonic_ms() > end)
+        if (info.in_use == want || now_ms() > end)
             break;
         sleep_ms(10);
     }
@@ -172,7 +172,7 @@ int settled_fd_count(const fixture *f, mempool_client *c)
 int wait_fd_count(const fixture *f, int want)
 {
     int n = fixture_fd_count(f);
-    for (uint64_t end = monotonic_ms() + WAIT_MS; n != want && monotonic_ms() <= end;) {
+    for (uint64_t end = now_ms() + WAIT_MS; n != want && now_ms() <= end;) {
         sleep_ms(10);
         n = fixture_fd_count(f);
     }

@@ -18,6 +18,11 @@ typedef struct fixture {
     pid_t pid;
 } fixture;
 
+/* The monotonic clock in milliseconds, and a sleep of `ms`: the polls of
+ * every integration suite. */
+uint64_t now_ms(void);
+void sleep_ms(long ms);
+
 /* Writes a policy (listen/admin sockets in a fresh 0755 folder, then
  * `pools_yaml`: the `pools:` section and anything else) and starts
  * mempoold on it; returns once the socket answers. */
