@@ -65,7 +65,12 @@
  *      (ALLOC, ATTACH, ATTACH_NAME) grows from 64 to 80 bytes:
  *      client_cache_age_ms u32 (in place of the pad), client_cache u64
  *      and the pool's page_size u64. Version 5 is no longer spoken
- *      (PROTO_MIN_VERSION 6). */
+ *      (PROTO_MIN_VERSION 6).
+ *   7  CLIENT_ZEROES comes with SHARED too: a warm block of a pool-wide
+ *      (or uid) backing that no other uid has been granted, zeroed by the
+ *      client through its mapping of the backing. A version 6 client
+ *      would take such a block as cleared by the daemon, so version 6 is
+ *      no longer spoken (PROTO_MIN_VERSION 7). */
 #ifndef MEMPOOL_PROTO_H
 #define MEMPOOL_PROTO_H
 
@@ -74,8 +79,8 @@
 
 #include "mempool.h"
 
-#define PROTO_VERSION 6
-#define PROTO_MIN_VERSION 6
+#define PROTO_VERSION 7
+#define PROTO_MIN_VERSION 7
 
 #define PROTO_HEADER_SIZE 24
 #define PROTO_POOL_NAME_MAX 64   /* a pool name's longest length, no NUL */
@@ -173,7 +178,8 @@ typedef struct proto_block_reply {
 #define PROTO_BACKING_KEPT 0x4u     /* no descriptor: the client kept a
                                        mapping of backing_id; reuse it */
 #define PROTO_BACKING_CLIENT_ZEROES 0x8u /* warm, this uid's own, not DIRTY:
-                                            the client zeroes the block */
+                                            the client zeroes the block
+                                            (with KEPT or SHARED) */
 
 /* SHARE request (16): block_id u64, prot u32, pad u32.
  * SHARE reply (32): the handle's bytes. */

@@ -370,15 +370,27 @@ static bool shared_scrub(pool *p, uint64_t start, uint64_t npages)
     return mem_backing_discard(&bk, npages * p->page) == 0;
 }
 
+/* True when no uid but `uid` has ever been granted a block of the shared
+ * backing, so none but its own connections hold a descriptor of it. */
+static bool shared_backing_only_for(const pool *p, uint32_t uid)
+{
+    return !p->backing_granted || p->backing_uid == uid;
+}
+
 /* In pool isolation, warm pages anyone of the pool may have written are
  * cleared unless the caller takes them dirty: every client of such a pool
- * can read the whole backing anyway. */
-static int shared_block_new(pool *p, uint64_t npages, bool clear_warm, block **out)
+ * can read the whole backing anyway. Where only the caller's uid has ever
+ * had the backing (always so in a uid's part), warm pages are its own
+ * data, and its client zeroes the block by memset (*client_zeroes). */
+static int shared_block_new(pool *p, uint64_t npages, uint32_t uid, bool clear_warm,
+                            block **out, bool *client_zeroes)
 {
     uint64_t start, need, bytes = npages * p->page;
     if (arena_alloc(p->arena, npages, &start) != 0)
         return MEMPOOL_ENOMEM;
     uint64_t reused = warm_pages_in(&p->warm, start, npages) * p->page;
+    *client_zeroes = clear_warm && reused > 0 && shared_backing_only_for(p, uid);
+    clear_warm = clear_warm && !*client_zeroes;
     block *b = NULL;
     if (limit_need(p, bytes, reused, &need) != 0 ||
         (b = block_struct(p, start, npages)) == NULL) {
@@ -417,16 +429,18 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
     if (b == NULL) {
         int rc = p->cfg->isolation == POLICY_ISOLATION_BLOCK
                      ? own_block_new(p, npages, uid, &b)
-                     : shared_block_new(p, npages, !(flags & MEMPOOL_ALLOC_DIRTY), &b);
+                     : shared_block_new(p, npages, uid, !(flags & MEMPOOL_ALLOC_DIRTY), &b,
+                                        client_zeroes);
         if (rc != 0)
             return rc;
     }
     b->id = ++p->set->next_block_id;
+    b->exposed_uid = uid;
     if (idtable_put(&p->set->blocks, b->id, b) != 0) {
         pool_block_retire(b, 0);
         return MEMPOOL_ENOMEM;
     }
-    b->exposed_uid = uid;
+    pool_block_note_holder(b, uid);
     b->holders = 0;
     p->in_use += b->size;
     p->blocks++;
@@ -437,6 +451,18 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
     }
     *out = b;
     return 0;
+}
+
+void pool_block_note_holder(block *b, uint32_t uid)
+{
+    pool *p = b->pool;
+    if (b->exposed_uid != uid)
+        b->exposed_uid = POOL_UID_MIXED;
+    if (!p->backing_granted)
+        p->backing_uid = uid;
+    else if (p->backing_uid != uid)
+        p->backing_uid = POOL_UID_MIXED;
+    p->backing_granted = true;
 }
 
 void pool_block_forget_handles(block *b)

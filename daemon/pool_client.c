@@ -499,8 +499,7 @@ int pool_attach(pool_client *c, const mempool_handle *h, pool_grant *out)
     int rc = hold_add(c, b, prot);
     if (rc != 0)
         return rc;
-    if (b->exposed_uid != c->uid)
-        b->exposed_uid = POOL_UID_MIXED;
+    pool_block_note_holder(b, c->uid);
     grant_fill(b, prot, out);
     return 0;
 }

@@ -52,6 +52,11 @@ struct pool {
     idtable parts;                /* the pool: uid + 1 -> its part */
     size_t parts_cursor;          /* the pool: where the next release starts */
     uint64_t backing_key;         /* names the shared backing in grants */
+    /* pool isolation, a uid's part: the uid of every connection granted a
+     * block of the shared backing so far (each such connection holds a
+     * descriptor of all of it), or POOL_UID_MIXED; valid once granted. */
+    uint32_t backing_uid;
+    bool backing_granted;
 };
 
 /* The pool whose policy, limit and counters apply: itself, or for a uid's
@@ -123,7 +128,8 @@ pool *pool_part_for(pool *p, uint32_t uid, int *err);
  * when the caller did not ask for DIRTY its clearing is left to that
  * client (*client_zeroes): it is this uid's own data, zeroed by memset
  * through the mapping the client already has, with no punch and no
- * refault. */
+ * refault. The same holds for warm pages of a shared backing (pool
+ * isolation, a uid's part) that no other uid has ever been granted. */
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
                    const idtable *kept, block **out, bool *client_zeroes);
 /* The last holder let go: the block turns warm (or its pages go back to
@@ -131,6 +137,9 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
 void pool_block_retire(block *b, uint64_t now);
 /* A watched block's death goes on the set's dead list. */
 void pool_block_note_death(block *b);
+/* Another grant of b (an attach) to a connection of uid: who has seen its
+ * memory, and for a shared backing, all of that backing. */
+void pool_block_note_holder(block *b, uint32_t uid);
 /* Drops every handle naming the block. */
 void pool_block_forget_handles(block *b);
 

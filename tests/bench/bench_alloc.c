@@ -21,7 +21,9 @@
  *   iceoryx    loan + touch + release of a 64 KiB chunk (when installed).
  *
  * The last column is the median over the row's reference: the floor for
- * 64 KiB, doing it yourself for 4 MiB, iceoryx for the cache hits.
+ * 64 KiB (for a fresh backing, cold or cross-uid, the floor with a new
+ * memfd each time), doing it yourself for 4 MiB, iceoryx for the cache
+ * hits.
  *
  * Usage: bench_alloc [ITERATIONS]   (default 2000). Starts its own
  * mempoold (MEMPOOLD_PATH) on a temporary socket. */
@@ -179,9 +181,20 @@ static int recv_fd(int sock)
     return fd;
 }
 
+static int floor_memfd(size_t size)
+{
+    int memfd = memfd_create("floor", MFD_CLOEXEC);
+    if (memfd < 0 || ftruncate(memfd, (off_t)size) != 0)
+        _exit(1);
+    return memfd;
+}
+
 /* The floor: a server process answering each one-byte request with a
- * one-byte reply that carries a memfd. */
-static void floor_rtt(int n, int server_cpu, size_t size, uint64_t *ns)
+ * one-byte reply that carries a memfd: the same one every time, whose
+ * pages stay in the page cache (what any reuse can reach), or with
+ * `fresh`, a new one each time, whose pages the client's writes must
+ * allocate (what a fresh backing, cold or after another uid, must pay). */
+static void floor_rtt(int n, int server_cpu, size_t size, bool fresh, uint64_t *ns)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
@@ -190,12 +203,14 @@ static void floor_rtt(int n, int server_cpu, size_t size, uint64_t *ns)
     if (pid == 0) {
         bench_pin(0, server_cpu);
         close(sv[0]);
-        int memfd = memfd_create("floor", MFD_CLOEXEC);
-        if (memfd < 0 || ftruncate(memfd, (off_t)size) != 0)
-            _exit(1);
+        int memfd = fresh ? -1 : floor_memfd(size);
         char byte;
-        while (recv(sv[1], &byte, 1, 0) == 1)
-            send_with_fd(sv[1], memfd);
+        while (recv(sv[1], &byte, 1, 0) == 1) {
+            int fd = fresh ? floor_memfd(size) : memfd;
+            send_with_fd(sv[1], fd);
+            if (fresh)
+                close(fd);
+        }
         _exit(0);
     }
     close(sv[1]);
@@ -307,16 +322,19 @@ static int size_rows(bench_table *t, mempool_client *c, size_t size, int n, int 
     snprintf(label, sizeof label, size >= MiB ? "%zuMiB" : "%zuKiB",
              size >= MiB ? size / MiB : size / KiB);
     /* The floor's server runs where the daemon does. */
-    floor_rtt(n, daemon_cpu, size, ns);
+    floor_rtt(n, daemon_cpu, size, false, ns);
     snprintf(name, sizeof name, "floor %s: RPC + memfd, map + write + unmap", label);
     int floor = bench_table_add(t, name, bench_summarize_us(ns, n), -1);
+    floor_rtt(n, daemon_cpu, size, true, ns);
+    snprintf(name, sizeof name, "floor %s, a new memfd each time", label);
+    int fresh_floor = bench_table_add(t, name, bench_summarize_us(ns, n), floor);
     diy(size, n, ns);
     snprintf(name, sizeof name, "diy memfd %s", label);
     int diy_row = bench_table_add(t, name, bench_summarize_us(ns, n), floor);
-    int ref = size >= MiB ? diy_row : floor;
+    int ref = size >= MiB ? diy_row : floor, fresh_ref = size >= MiB ? diy_row : fresh_floor;
     mempoold_batch(c, "kept", size, MEMPOOL_ALLOC_DIRTY, batch, ns);
     snprintf(name, sizeof name, "mempoold %s cold (fresh backing)", label);
-    bench_table_add(t, name, bench_summarize_us(ns, batch), ref);
+    bench_table_add(t, name, bench_summarize_us(ns, batch), fresh_ref);
     static const struct { const char *pool, *what; unsigned flags; } warm[] = {
         { "kept", "client_cache 0B, warm dirty", MEMPOOL_ALLOC_DIRTY },
         { "kept", "client_cache 0B, warm zeroed", 0 },
@@ -329,7 +347,7 @@ static int size_rows(bench_table *t, mempool_client *c, size_t size, int n, int 
         bench_table_add(t, name, bench_summarize_us(ns, loops), ref);
     }
     snprintf(name, sizeof name, "mempoold %s cross-uid (zeroed, fresh backing)", label);
-    cross_uid_row(t, c, name, size, size >= MiB ? 64 : batch, ref, ns);
+    cross_uid_row(t, c, name, size, size >= MiB ? 64 : batch, fresh_ref, ns);
     return ref;
 }
 

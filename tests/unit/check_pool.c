@@ -293,16 +293,31 @@ static void check_reuse(const char *pool_name)
 START_TEST(reuse_is_zeroed_across_uids_block_isolation) { check_reuse("blk"); }
 END_TEST
 
+/* While one uid alone has had the backing, its library zeroes its warm
+ * blocks (client_zeroes); once another uid has been granted a block, the
+ * daemon clears them, for both. */
 START_TEST(reuse_is_zeroed_without_dirty_pool_isolation)
 {
-    pool_client *a = client(1000);
+    pool_client *a = client(1000), *b = client(1001);
     pool_grant g;
     ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 1, &g), 0);
+    ck_assert(!g.client_zeroes); /* nothing warm: fresh pages are zeros */
     memset(g.addr, 0x77, g.size);
     ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
     ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 3, &g), 0);
+    ck_assert(g.client_zeroes);
+    ck_assert_uint_eq(((unsigned char *)g.addr)[4097], 0x77); /* left to the client */
+    ck_assert_int_eq(pool_release(a, g.block_id, 4), 0);
+    ck_assert_int_eq(pool_alloc(b, "shr", 2 * MiB, 0, 5, &g), 0);
+    ck_assert(!g.client_zeroes);
     ck_assert(reads_as_zeros(g.addr, g.size));
-    pool_client_free(a, 4);
+    memset(g.addr, 0x66, g.size);
+    ck_assert_int_eq(pool_release(b, g.block_id, 6), 0);
+    ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 7, &g), 0);
+    ck_assert(!g.client_zeroes);
+    ck_assert(reads_as_zeros(g.addr, g.size));
+    pool_client_free(a, 8);
+    pool_client_free(b, 8);
 }
 END_TEST
 
@@ -915,8 +930,9 @@ START_TEST(uid_isolation_shares_the_limit_and_clears_for_reuse)
     ck_assert_int_eq(pool_alloc(b, "uidp", 4 * MiB, MEMPOOL_ALLOC_DIRTY, 5, &again), 0);
     ck_assert_uint_eq(((unsigned char *)again.addr)[10], 0x22);
     ck_assert_int_eq(pool_release(b, again.block_id, 6), 0);
+    /* Only uid 1001 ever had its part: its library zeroes the block. */
     ck_assert_int_eq(pool_alloc(b, "uidp", 4 * MiB, 0, 7, &again), 0);
-    ck_assert(reads_as_zeros(again.addr, again.size));
+    ck_assert(again.client_zeroes);
     /* The scavenger reaches every part. */
     pool *p = pool_set_find(set, "uidp");
     ck_assert_uint_ne(pool_warm_oldest(p), 0);
