@@ -280,20 +280,32 @@ static void on_ready(uv_poll_t *h, int status, int events)
     ((ready_io *)h->data)->wakeups++;
 }
 
-/* A descriptor the loop watches stays readable (a request nobody reads):
- * every slice ends after its first piece, so a request waits at most one
- * piece, the loop serves the descriptor between any two slices, and the
- * forced work still finishes. */
-START_TEST(pending_io_ends_each_slice_after_one_piece)
+/* A descriptor the loop watches, kept readable: a request nobody reads. */
+static void ready_io_start(ready_io *io)
+{
+    *io = (ready_io){ 0 };
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->fds), 0);
+    ck_assert_int_eq(write(io->fds[1], "x", 1), 1);
+    ck_assert_int_eq(uv_poll_init(&loop, &io->poll, io->fds[0]), 0);
+    io->poll.data = io;
+    ck_assert_int_eq(uv_poll_start(&io->poll, UV_READABLE, on_ready), 0);
+}
+
+static void ready_io_stop(ready_io *io)
+{
+    uv_poll_stop(&io->poll);
+    uv_close((uv_handle_t *)&io->poll, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    close(io->fds[0]);
+    close(io->fds[1]);
+}
+
+/* Two 16 MiB blocks of pool "young" turn warm and a forced scavenge gives
+ * all of them back; *done: what the pool's pacer counted meanwhile. */
+static void force_all_of_young(scavenge_stats *done)
 {
     pool_grant g[2];
     make_warm("young", 2, 16 * MiB, g);
-    ready_io io = { 0 };
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io.fds), 0);
-    ck_assert_int_eq(write(io.fds[1], "x", 1), 1);
-    ck_assert_int_eq(uv_poll_init(&loop, &io.poll, io.fds[0]), 0);
-    io.poll.data = &io;
-    ck_assert_int_eq(uv_poll_start(&io.poll, UV_READABLE, on_ready), 0);
     scavenge_stats before, after;
     ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &before), 0);
     answer a = { 0 };
@@ -301,15 +313,25 @@ START_TEST(pending_io_ends_each_slice_after_one_piece)
     ck_assert(run_until(answered, &a));
     ck_assert_uint_eq(a.released, 32 * MiB);
     ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &after), 0);
-    uint64_t slices = after.slices - before.slices, pieces = after.pieces - before.pieces;
-    ck_assert_uint_gt(slices, 1);
-    ck_assert_uint_eq(pieces, slices);
-    ck_assert_uint_ge(io.wakeups, slices - 1);
-    uv_poll_stop(&io.poll);
-    uv_close((uv_handle_t *)&io.poll, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    close(io.fds[0]);
-    close(io.fds[1]);
+    *done = (scavenge_stats){ .released_bytes = after.released_bytes - before.released_bytes,
+                              .slices = after.slices - before.slices,
+                              .pieces = after.pieces - before.pieces };
+}
+
+/* A descriptor the loop watches stays readable: every slice ends after
+ * its first piece, so a request waits at most one piece, the loop serves
+ * the descriptor between any two slices, and the forced work still
+ * finishes. */
+START_TEST(pending_io_ends_each_slice_after_one_piece)
+{
+    ready_io io;
+    ready_io_start(&io);
+    scavenge_stats done;
+    force_all_of_young(&done);
+    ck_assert_uint_gt(done.slices, 1);
+    ck_assert_uint_eq(done.pieces, done.slices);
+    ck_assert_uint_ge(io.wakeups, done.slices - 1);
+    ready_io_stop(&io);
 }
 END_TEST
 
@@ -317,51 +339,23 @@ END_TEST
  * not how slices always end. */
 START_TEST(an_idle_loop_lets_slices_run_to_their_budget)
 {
-    pool_grant g[2];
-    make_warm("young", 2, 16 * MiB, g);
-    scavenge_stats before, after;
-    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &before), 0);
-    answer a = { 0 };
-    ck_assert_int_eq(scavenger_force(&d, pool_named("young"), 0, on_done, &a), 0);
-    ck_assert(run_until(answered, &a));
-    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &after), 0);
-    ck_assert_uint_gt(after.pieces - before.pieces, after.slices - before.slices);
+    scavenge_stats done;
+    force_all_of_young(&done);
+    ck_assert_uint_gt(done.pieces, done.slices);
 }
 END_TEST
 
-/* Bytes per piece of a forced scavenge of 32 MiB in pool "young". */
-static uint64_t bytes_per_piece_of_forced_work(void)
-{
-    pool_grant g[2];
-    make_warm("young", 2, 16 * MiB, g);
-    scavenge_stats before, after;
-    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &before), 0);
-    answer a = { 0 };
-    ck_assert_int_eq(scavenger_force(&d, pool_named("young"), 0, on_done, &a), 0);
-    ck_assert(run_until(answered, &a));
-    ck_assert_uint_eq(a.released, 32 * MiB);
-    ck_assert_int_eq(scavenger_pool_stats(&d, pool_named("young"), &after), 0);
-    return (after.released_bytes - before.released_bytes) / (after.pieces - before.pieces);
-}
-
-/* While requests are waiting, pieces are cut shorter (a quarter of the
+/* While requests are waiting, pieces are cut shorter (a fifth of the
  * usual time), so that a request waits less behind the one under way. */
 START_TEST(waiting_requests_make_pieces_smaller)
 {
-    uint64_t quiet = bytes_per_piece_of_forced_work();
-    ready_io io = { 0 };
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io.fds), 0);
-    ck_assert_int_eq(write(io.fds[1], "x", 1), 1);
-    ck_assert_int_eq(uv_poll_init(&loop, &io.poll, io.fds[0]), 0);
-    io.poll.data = &io;
-    ck_assert_int_eq(uv_poll_start(&io.poll, UV_READABLE, on_ready), 0);
-    uint64_t busy = bytes_per_piece_of_forced_work();
-    ck_assert_uint_lt(busy, quiet);
-    uv_poll_stop(&io.poll);
-    uv_close((uv_handle_t *)&io.poll, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    close(io.fds[0]);
-    close(io.fds[1]);
+    scavenge_stats quiet, busy;
+    force_all_of_young(&quiet);
+    ready_io io;
+    ready_io_start(&io);
+    force_all_of_young(&busy);
+    ready_io_stop(&io);
+    ck_assert_uint_lt(busy.released_bytes / busy.pieces, quiet.released_bytes / quiet.pieces);
 }
 END_TEST
 
