@@ -269,7 +269,7 @@ static void write_scavenger_settings(json_writer *w, const policy_scavenger *ps)
     json_kv_uint(w, "cpu_permille", ps->cpu_permille);
 }
 
-static void write_pool(json_writer *w, const daemon_state *d, const pool *p)
+static void write_pool(json_writer *w, const daemon_state *d, pool *p)
 {
     pool_stats s;
     const policy_pool *pp = pool_policy(p);
@@ -324,7 +324,7 @@ static void write_uid_use(uint32_t uid, uint32_t clients, uint64_t use, void *ar
  * connections (what its quota counts). */
 static int cmd_pool(admin_call *c)
 {
-    const pool *p = pool_set_find(c->d->pools, c->argv[1]);
+    pool *p = pool_set_find(c->d->pools, c->argv[1]);
     if (p == NULL)
         return no_such_pool(c, c->argv[1]);
     admin_reply_ok(c->out);
@@ -498,7 +498,7 @@ static void write_scavenge_fields(json_writer *out, const daemon_state *d, const
     json_key(out, "pools");
     json_array_begin(out);
     for (size_t i = 0; i < pool_set_count(d->pools); i++) {
-        const pool *p = pool_set_at(d->pools, i);
+        pool *p = pool_set_at(d->pools, i);
         pool_stats s;
         if (target != NULL && p != target)
             continue;

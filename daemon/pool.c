@@ -820,7 +820,7 @@ const char *pool_name(const pool *p) { return p->cfg->name; }
 
 const policy_pool *pool_policy(const pool *p) { return p->cfg; }
 
-void pool_get_stats(const pool *p, pool_stats *out)
+void pool_get_stats(pool *p, pool_stats *out)
 {
     *out = (pool_stats){
         .reserve = p->cfg->reserve,
@@ -835,9 +835,7 @@ void pool_get_stats(const pool *p, pool_stats *out)
         .holders = p->holders,
         .largest_free_run = arena_largest_free(p->arena) * p->page,
         .free_bytes = arena_free_pages(p->arena) * p->page + p->warm.held,
-        /* The figures are counters; this one also measures a few live
-         * blocks again (pool_counters.c), a cache the caller does not see. */
-        .backing_resident = counters_backing_resident((pool *)p),
+        .backing_resident = counters_backing_resident(p),
         .scavenger_runs = p->scavenger_runs,
         .scavenger_cpu_ns = p->scavenger_cpu_ns,
         .paced_cpu_ns = p->kind_cpu_ns[POOL_SCAVENGE_PACED],
@@ -852,11 +850,11 @@ void pool_get_stats(const pool *p, pool_stats *out)
         void *any;
         if (!idtable_at(&p->parts, i, NULL, &any))
             continue;
-        const pool *part = any;
+        pool *part = any;
         out->warm += part->warm.bytes;
         out->released += part->released;
         out->holders += part->holders;
-        out->backing_resident += counters_backing_resident((pool *)part);
+        out->backing_resident += counters_backing_resident(part);
     }
 }
 

@@ -103,7 +103,9 @@ const char *pool_name(const pool *p);
  * why. O(blocks): for tests and debugging, never on a request. */
 bool pool_check_counters(const pool *p, char *why, size_t len);
 const policy_pool *pool_policy(const pool *p);
-void pool_get_stats(const pool *p, pool_stats *out);
+/* Not const: it also measures a few live blocks again (pool_counters.c),
+ * which keeps the resident figure current at O(1) per call. */
+void pool_get_stats(pool *p, pool_stats *out);
 /* Bytes in the pool's live blocks: pool_stats.in_use without the rest
  * (some of which costs system calls). */
 uint64_t pool_in_use(const pool *p);
