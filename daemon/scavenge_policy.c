@@ -168,3 +168,30 @@ int scavenge_limit_need(uint64_t limit, uint64_t in_use, uint64_t warm,
     *release = sub_floor_zero(warm, room_for_warm);
     return 0;
 }
+
+/* ---- piece sizing ---------------------------------------------------------------- */
+
+void scavenge_rate_init(scavenge_rate *r)
+{
+    *r = (scavenge_rate){ .piece_bytes = SCAVENGE_PIECE_MIN };
+}
+
+uint64_t scavenge_piece_bytes(const scavenge_rate *r, bool short_piece, uint64_t page)
+{
+    uint64_t bytes = r->piece_bytes;
+    if (short_piece)
+        bytes = max_u64(mul_div_ceil(bytes, SCAVENGE_SHORT_PIECE_NS, SCAVENGE_PIECE_NS),
+                        SCAVENGE_SHORT_PIECE_MIN);
+    bytes -= bytes % page;
+    return max_u64(bytes, page);
+}
+
+void scavenge_rate_learn(scavenge_rate *r, uint64_t bytes, uint64_t work_ns, bool short_pieces)
+{
+    if (bytes == 0 || work_ns == 0 || (short_pieces && r->learned_full))
+        return;
+    r->learned_full = r->learned_full || !short_pieces;
+    uint64_t fit = mul_div_ceil(bytes, SCAVENGE_PIECE_NS, work_ns);
+    fit = fit < SCAVENGE_PIECE_MIN ? SCAVENGE_PIECE_MIN : min_u64(fit, SCAVENGE_PIECE_MAX);
+    r->piece_bytes = (r->piece_bytes + fit) / 2;
+}

@@ -75,6 +75,37 @@ typedef struct scavenge_plan {
     uint64_t wake_ns;       /* when to plan again if release_bytes is 0 */
 } scavenge_plan;
 
+/* Piece sizing. The driver releases a slice's memory in pieces and looks at
+ * the loop between them, so a request waits at most one piece. A piece is
+ * sized from the release rate measured so far (bytes per ns of the release
+ * calls alone, not of the looks between them) to take about
+ * SCAVENGE_PIECE_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB; a
+ * short piece, while requests keep coming, about SCAVENGE_SHORT_PIECE_NS,
+ * at least 16 KiB. The rate is learned from slices of full pieces: what a
+ * release call costs whatever its size (the syscall, a TLB shootdown where
+ * a client on another CPU has the memory mapped) makes short pieces look
+ * slow, and learning from them would shrink every piece towards that cost
+ * (it halved the release rate under load, measured). Until a slice of full
+ * pieces has been seen, short ones teach it too: a driver busy from its
+ * start must not keep the first guess. */
+#define SCAVENGE_PIECE_NS UINT64_C(50000)
+#define SCAVENGE_SHORT_PIECE_NS UINT64_C(10000)
+#define SCAVENGE_PIECE_MIN (UINT64_C(64) << 10)
+#define SCAVENGE_SHORT_PIECE_MIN (UINT64_C(16) << 10)
+#define SCAVENGE_PIECE_MAX (UINT64_C(2) << 20)
+
+typedef struct scavenge_rate {
+    uint64_t piece_bytes; /* what SCAVENGE_PIECE_NS of release work releases */
+    bool learned_full;    /* from a slice of full pieces */
+} scavenge_rate;
+
+void scavenge_rate_init(scavenge_rate *r);
+/* The next piece in bytes, a whole number of pages (at least one). */
+uint64_t scavenge_piece_bytes(const scavenge_rate *r, bool short_piece, uint64_t page);
+/* Learns from release calls that released `bytes` in `work_ns`, in short
+ * pieces or full ones. */
+void scavenge_rate_learn(scavenge_rate *r, uint64_t bytes, uint64_t work_ns, bool short_pieces);
+
 /* -EINVAL for interval_ns == 0, cpu_permille > 1000 or reuse_cost_permille
  * above 10000, else 0. */
 int scavenge_config_check(const scavenge_config *c);

@@ -21,13 +21,12 @@
  * it runs and sends its next request, which the slice then sees after its
  * first piece, rather than waiting for the slice to end.
  *
- * A piece is sized from the release rate seen so far to take about
- * PIECE_TARGET_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB: large
- * enough to amortize the syscall, short enough that a request waits little
- * (docs/scavenger.md has the figures). While requests keep arriving the
- * pieces take about CONTENDED_PIECE_NS instead: clients wait less, and the
- * scavenger releases more slowly. A slice is a quarter of the millisecond
- * the pacer allows.
+ * A piece is sized from the release rate seen so far (scavenge_policy.h)
+ * to take about 50 us: large enough to amortize the syscall, short enough
+ * that a request waits little (docs/scavenger.md has the figures). While
+ * requests keep arriving pieces take about 10 us instead: clients wait
+ * less, and the scavenger releases more slowly. A slice is a quarter of
+ * the millisecond the pacer allows.
  *
  * Time: a slice's work is measured with CLOCK_MONOTONIC around it, as Go
  * measures its scavenger with nanotime. That is the time the loop was held,
@@ -50,16 +49,11 @@
 #include "scavenge_policy.h"
 
 #define SLICE_NS (SCAVENGE_SLICE_NS / 4)
-#define PIECE_MIN (UINT64_C(64) << 10)
-#define PIECE_MAX (UINT64_C(2) << 20)
-#define PIECE_TARGET_NS UINT64_C(50000)
 /* While clients are active (a request was seen waiting at a slice in the
- * last CONTENDED_HOLD_NS), pieces are cut to take about a fifth as long:
- * where the daemon and a client share one CPU the idle p99 of a round trip
- * is about 20 us, and a request waiting behind a 50 us piece made the p99
- * 3.2 x that (docs/scavenger.md). */
-#define CONTENDED_PIECE_NS UINT64_C(10000)
-#define CONTENDED_PIECE_MIN (UINT64_C(16) << 10)
+ * last CONTENDED_HOLD_NS), pieces are short (SCAVENGE_SHORT_PIECE_NS, a
+ * fifth of the usual): where the daemon and a client share one CPU the
+ * idle p99 of a round trip is about 20 us, and a request waiting behind a
+ * 50 us piece made the p99 3.2 x that (docs/scavenger.md). */
 #define CONTENDED_HOLD_NS UINT64_C(100000000)
 
 typedef struct pool_scav {
@@ -90,7 +84,7 @@ struct scavenger {
     pool_scav *pools;
     size_t npools;
     size_t cursor;        /* round robin among pools with work due */
-    uint64_t piece_bytes; /* learned from the release rate: PIECE_TARGET_NS' worth */
+    scavenge_rate rate;   /* sizes the pieces */
     uint64_t contended_until_ns; /* short pieces until then */
     force_request *head, *tail;
     bool stopping;
@@ -132,33 +126,6 @@ static pool_scav *scav_of(scavenger *s, const pool *p)
 
 /* ---- slices ------------------------------------------------------------------ */
 
-static uint64_t piece_size(const scavenger *s, const pool *p, uint64_t now)
-{
-    uint64_t page = pool_policy(p)->page, bytes = s->piece_bytes;
-    if (now < s->contended_until_ns) {
-        bytes = bytes / PIECE_TARGET_NS * CONTENDED_PIECE_NS +
-                bytes % PIECE_TARGET_NS * CONTENDED_PIECE_NS / PIECE_TARGET_NS;
-        bytes = bytes < CONTENDED_PIECE_MIN ? CONTENDED_PIECE_MIN : bytes;
-    }
-    bytes -= bytes % page;
-    return bytes > page ? bytes : page;
-}
-
-/* Sizes the next pieces from the rate of the slice just done, when it ran
- * full pieces: a short piece is mostly its fixed cost (the polls, the
- * clock, and where a client on another CPU has the memory mapped, the TLB
- * shootdown of each punch), and learning from it would shrink the pieces
- * towards that cost. */
-static void learn_rate(scavenger *s, uint64_t bytes, uint64_t work_ns, bool short_pieces)
-{
-    if (short_pieces || bytes < PIECE_MIN || work_ns == 0)
-        return;
-    uint64_t fit = bytes / work_ns * PIECE_TARGET_NS +
-                   bytes % work_ns * PIECE_TARGET_NS / work_ns;
-    fit = fit < PIECE_MIN ? PIECE_MIN : fit > PIECE_MAX ? PIECE_MAX : fit;
-    s->piece_bytes = (s->piece_bytes + fit) / 2;
-}
-
 /* True when a descriptor the loop watches is ready: the loop's backend
  * (epoll, kqueue) polls readable then. Seeing one makes the next pieces
  * short for a while. */
@@ -171,30 +138,42 @@ static bool io_pending(scavenger *s, uint64_t now)
     return true;
 }
 
+/* One piece: releases up to `want` bytes; *now is the clock after it and
+ * the release calls' own time goes to *work_ns. */
+static uint64_t release_piece(pool_scav *ps, uint64_t want, uint64_t freed_by_ns,
+                              uint64_t *now, uint64_t *work_ns)
+{
+    uint64_t start = now_ns();
+    uint64_t got = pool_release_warm_part(ps->pool, want, freed_by_ns);
+    ps->pacer.stats.pieces++;
+    *now = now_ns();
+    *work_ns += *now - start;
+    return got;
+}
+
 /* Releases what the plan says, piece by piece, until it is done, nothing
  * eligible is left, the budget is spent, or the loop has I/O to serve. */
 static uint64_t release_pieces(scavenger *s, pool_scav *ps, const scavenge_plan *plan,
                                uint64_t start_ns, bool *more_left)
 {
-    pool *p = ps->pool;
+    uint64_t page = pool_policy(ps->pool)->page, work_ns = 0;
     uint64_t budget = plan->budget_ns < SLICE_NS ? plan->budget_ns : SLICE_NS;
     uint64_t released = 0, deadline = start_ns + budget, now = start_ns;
+    bool short_pieces = false;
     io_pending(s, now); /* a request already waiting: short pieces from the first */
     for (;;) {
-        uint64_t want = min_u64(piece_size(s, p, now), plan->release_bytes - released);
-        uint64_t got = pool_release_warm_part(p, want, plan->freed_by_ns);
-        ps->pacer.stats.pieces++;
+        bool short_piece = now < s->contended_until_ns;
+        short_pieces = short_pieces || short_piece;
+        uint64_t want = min_u64(scavenge_piece_bytes(&s->rate, short_piece, page),
+                                plan->release_bytes - released);
+        uint64_t got = release_piece(ps, want, plan->freed_by_ns, &now, &work_ns);
         released += got;
-        if (got < want || released >= plan->release_bytes) {
-            *more_left = false;
-            return released;
-        }
-        now = now_ns();
-        if (now >= deadline || io_pending(s, now)) {
-            *more_left = true;
-            return released;
-        }
+        *more_left = got == want && released < plan->release_bytes;
+        if (!*more_left || now >= deadline || io_pending(s, now))
+            break;
     }
+    scavenge_rate_learn(&s->rate, released, work_ns, short_pieces);
+    return released;
 }
 
 static void run_slice(scavenger *s, pool_scav *ps, uint64_t now)
@@ -213,13 +192,11 @@ static void run_slice(scavenger *s, pool_scav *ps, uint64_t now)
     bool more_left;
     uint64_t released = release_pieces(s, ps, &plan, start, &more_left);
     uint64_t end = now_ns();
-    bool short_pieces = end < s->contended_until_ns;
     ps->next_ns = scavenge_pacer_account(&ps->pacer, end, end - start, released, more_left);
     if (forced)
         ps->forced_released += released;
     pool_note_scavenge(p, forced ? POOL_SCAVENGE_FORCED : POOL_SCAVENGE_PACED,
                        clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start, wall_ms());
-    learn_rate(s, released, end - start, short_pieces);
 }
 
 /* The next pool whose pacer wants to plan by now, round robin so that a
@@ -413,7 +390,7 @@ int scavenger_start(daemon_state *d)
     if (s == NULL)
         return -ENOMEM;
     s->d = d;
-    s->piece_bytes = PIECE_MIN;
+    scavenge_rate_init(&s->rate);
     int rc = init_pools(s, d->pools, now_ns());
     if (rc != 0) {
         free(s->pools);

@@ -1,5 +1,6 @@
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "check_run.h"
@@ -412,6 +413,89 @@ START_TEST(limit_path_work_is_recorded_not_paced)
 }
 END_TEST
 
+/* ---- piece sizing ---------------------------------------------------------------- */
+
+#define PAGE UINT64_C(4096)
+
+/* A release call that costs fixed_ns whatever its size, and then
+ * bytes_per_ns: what the driver measures around pool_release_warm_part. */
+typedef struct fake_release {
+    uint64_t fixed_ns;
+    double bytes_per_ns;
+} fake_release;
+
+static uint64_t release_ns(const fake_release *f, uint64_t bytes)
+{
+    return f->fixed_ns + (uint64_t)((double)bytes / f->bytes_per_ns);
+}
+
+/* Slices of one piece each, all short or all full, learning as the driver
+ * does; returns the piece they settle on. */
+static uint64_t settle(const fake_release *f, bool short_piece, scavenge_rate *r)
+{
+    uint64_t bytes = 0;
+    for (int i = 0; i < 64; i++) {
+        bytes = scavenge_piece_bytes(r, short_piece, PAGE);
+        scavenge_rate_learn(r, bytes, release_ns(f, bytes), short_piece);
+    }
+    return bytes;
+}
+
+/* 4 bytes/ns and 1 us per call: full pieces settle where they take about
+ * 50 us, short ones about 10 us, and short ones, which the call's own cost
+ * makes look slower, do not shrink the full ones once those have been
+ * seen. */
+START_TEST(pieces_settle_on_their_time)
+{
+    fake_release f = { .fixed_ns = 1000, .bytes_per_ns = 4.0 };
+    scavenge_rate r;
+    scavenge_rate_init(&r);
+    uint64_t full = settle(&f, false, &r);
+    ck_assert_uint_ge(release_ns(&f, full), 45000);
+    ck_assert_uint_le(release_ns(&f, full), 55000);
+    uint64_t short_piece = settle(&f, true, &r);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, false, PAGE), full);
+    ck_assert_uint_ge(release_ns(&f, short_piece), 8000);
+    ck_assert_uint_le(release_ns(&f, short_piece), 12000);
+    ck_assert_uint_eq(full % PAGE, 0);
+    ck_assert_uint_eq(short_piece % PAGE, 0);
+}
+END_TEST
+
+/* A driver busy from its start runs short pieces only: they must learn the
+ * rate too, not keep the first guess (64 KiB, a fifth of it clamped up to
+ * the 16 KiB floor) for ever. */
+START_TEST(short_pieces_alone_learn_the_rate)
+{
+    fake_release f = { .fixed_ns = 1000, .bytes_per_ns = 4.0 };
+    scavenge_rate r;
+    scavenge_rate_init(&r);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, true, PAGE), SCAVENGE_SHORT_PIECE_MIN);
+    uint64_t short_piece = settle(&f, true, &r);
+    ck_assert_uint_ge(short_piece, 2 * SCAVENGE_SHORT_PIECE_MIN);
+    ck_assert_uint_le(release_ns(&f, short_piece), 12000);
+}
+END_TEST
+
+/* Very slow and very fast releases stay within the bounds; a page larger
+ * than any piece (2 MiB huge pages) gives pieces of one page. */
+START_TEST(pieces_keep_their_bounds)
+{
+    scavenge_rate r;
+    scavenge_rate_init(&r);
+    settle(&(fake_release){ .fixed_ns = 1000, .bytes_per_ns = 0.01 }, false, &r);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, false, PAGE), SCAVENGE_PIECE_MIN);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, true, PAGE), SCAVENGE_SHORT_PIECE_MIN);
+    settle(&(fake_release){ .fixed_ns = 0, .bytes_per_ns = 1000.0 }, false, &r);
+    ck_assert_uint_le(scavenge_piece_bytes(&r, false, PAGE), SCAVENGE_PIECE_MAX);
+    ck_assert_uint_ge(scavenge_piece_bytes(&r, false, PAGE), SCAVENGE_PIECE_MAX - PAGE);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, true, 2 * MIB), 2 * MIB);
+    scavenge_rate_learn(&r, 0, 5, false);
+    scavenge_rate_learn(&r, 5, 0, false);
+    ck_assert_uint_le(scavenge_piece_bytes(&r, false, PAGE), SCAVENGE_PIECE_MAX);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("scavenge_policy");
@@ -431,6 +515,9 @@ int main(void)
     tcase_add_test(tc, background_waits_for_its_pacing);
     tcase_add_test(tc, limit_path_releases_just_enough);
     tcase_add_test(tc, limit_path_work_is_recorded_not_paced);
+    tcase_add_test(tc, pieces_settle_on_their_time);
+    tcase_add_test(tc, short_pieces_alone_learn_the_rate);
+    tcase_add_test(tc, pieces_keep_their_bounds);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
