@@ -179,7 +179,8 @@ typedef struct proto_block_reply {
                                        mapping of backing_id; reuse it */
 #define PROTO_BACKING_CLIENT_ZEROES 0x8u /* warm, this uid's own, not DIRTY:
                                             the client zeroes the block
-                                            (with KEPT or SHARED) */
+                                            (with KEPT, SHARED, or on
+                                            Darwin a block's own entry) */
 
 /* SHARE request (16): block_id u64, prot u32, pad u32.
  * SHARE reply (32): the handle's bytes. */

@@ -381,7 +381,8 @@ static bool shared_backing_only_for(const pool *p, uint32_t uid)
  * cleared unless the caller takes them dirty: every client of such a pool
  * can read the whole backing anyway. Where only the caller's uid has ever
  * had the backing (always so in a uid's part), warm pages are its own
- * data, and its client zeroes the block by memset (*client_zeroes). */
+ * data, and its client zeroes a block that is warm throughout by memset
+ * (*client_zeroes). */
 static int shared_block_new(pool *p, uint64_t npages, uint32_t uid, bool clear_warm,
                             block **out, bool *client_zeroes)
 {
@@ -389,7 +390,9 @@ static int shared_block_new(pool *p, uint64_t npages, uint32_t uid, bool clear_w
     if (arena_alloc(p->arena, npages, &start) != 0)
         return MEMPOOL_ENOMEM;
     uint64_t reused = warm_pages_in(&p->warm, start, npages) * p->page;
-    *client_zeroes = clear_warm && reused > 0 && shared_backing_only_for(p, uid);
+    /* Only a block warm throughout: the client's memset would fault in
+     * (and keep resident) every page of it that is not. */
+    *client_zeroes = clear_warm && reused == bytes && shared_backing_only_for(p, uid);
     clear_warm = clear_warm && !*client_zeroes;
     block *b = NULL;
     if (limit_need(p, bytes, reused, &need) != 0 ||

@@ -321,6 +321,22 @@ START_TEST(reuse_is_zeroed_without_dirty_pool_isolation)
 }
 END_TEST
 
+/* A block only partly warm is punched by the daemon as before: the
+ * client's memset would fault in and keep every page that is a hole. */
+START_TEST(a_partly_warm_block_is_not_left_to_the_client)
+{
+    pool_client *a = client(1000);
+    pool_grant g;
+    ck_assert_int_eq(pool_alloc(a, "shr", 4096, 0, 1, &g), 0);
+    memset(g.addr, 0x77, g.size);
+    ck_assert_int_eq(pool_release(a, g.block_id, 2), 0);
+    ck_assert_int_eq(pool_alloc(a, "shr", 2 * MiB, 0, 3, &g), 0);
+    ck_assert(!g.client_zeroes);
+    ck_assert(reads_as_zeros(g.addr, g.size));
+    pool_client_free(a, 4);
+}
+END_TEST
+
 START_TEST(warm_blocks_go_back_to_the_os_highest_first)
 {
     pool_client *a = client(1000);
@@ -977,6 +993,7 @@ int main(void)
     tcase_add_test(tc, access_lists_are_enforced);
     tcase_add_test(tc, reuse_is_zeroed_across_uids_block_isolation);
     tcase_add_test(tc, reuse_is_zeroed_without_dirty_pool_isolation);
+    tcase_add_test(tc, a_partly_warm_block_is_not_left_to_the_client);
     tcase_add_test(tc, warm_blocks_go_back_to_the_os_highest_first);
     tcase_add_test(tc, pool_isolation_punches_the_shared_backing);
     tcase_add_test(tc, warm_oldest_is_the_oldest_free_memory);
