@@ -66,9 +66,10 @@
  *      client_cache_age_ms u32 (in place of the pad), client_cache u64
  *      and the pool's page_size u64. Version 5 is no longer spoken
  *      (PROTO_MIN_VERSION 6).
- *   7  CLIENT_ZEROES comes with SHARED too: a warm block of a pool-wide
- *      (or uid) backing that no other uid has been granted, zeroed by the
- *      client through its mapping of the backing. A version 6 client
+ *   7  CLIENT_ZEROES comes with SHARED too: a block of a pool-wide (or
+ *      uid) backing, every page of it warm, whose backing no other uid has
+ *      ever been granted, zeroed by the client through its mapping of the
+ *      backing. A version 6 client
  *      would take such a block as cleared by the daemon, so version 6 is
  *      no longer spoken (PROTO_MIN_VERSION 7). */
 #ifndef MEMPOOL_PROTO_H
@@ -179,8 +180,11 @@ typedef struct proto_block_reply {
                                        mapping of backing_id; reuse it */
 #define PROTO_BACKING_CLIENT_ZEROES 0x8u /* warm, this uid's own, not DIRTY:
                                             the client zeroes the block
-                                            (with KEPT, SHARED, or on
-                                            Darwin a block's own entry) */
+                                            (with KEPT in block isolation;
+                                            with SHARED in pool and uid
+                                            isolation; on Darwin a pool or
+                                            uid block's own entry, without
+                                            either) */
 
 /* SHARE request (16): block_id u64, prot u32, pad u32.
  * SHARE reply (32): the handle's bytes. */

@@ -371,7 +371,8 @@ static bool shared_scrub(pool *p, uint64_t start, uint64_t npages)
 }
 
 /* True when no uid but `uid` has ever been granted a block of the shared
- * backing, so none but its own connections hold a descriptor of it. */
+ * backing, so none but its own connections hold a descriptor of it (on
+ * Darwin, where blocks travel singly, the test is stricter than needed). */
 static bool shared_backing_only_for(const pool *p, uint32_t uid)
 {
     return !p->backing_granted || p->backing_uid == uid;

@@ -128,8 +128,10 @@ pool *pool_part_for(pool *p, uint32_t uid, int *err);
  * when the caller did not ask for DIRTY its clearing is left to that
  * client (*client_zeroes): it is this uid's own data, zeroed by memset
  * through the mapping the client already has, with no punch and no
- * refault. The same holds for warm pages of a shared backing (pool
- * isolation, a uid's part) that no other uid has ever been granted. */
+ * refault. The same holds for a block of a shared backing (pool
+ * isolation, a uid's part) whose every page is warm and whose backing no
+ * other uid has ever been granted; a partly warm one is still cleared by
+ * the daemon. */
 int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
                    const idtable *kept, block **out, bool *client_zeroes);
 /* The last holder let go: the block turns warm (or its pages go back to
@@ -137,8 +139,9 @@ int pool_block_new(pool *p, uint64_t size, uint32_t uid, unsigned flags,
 void pool_block_retire(block *b, uint64_t now);
 /* A watched block's death goes on the set's dead list. */
 void pool_block_note_death(block *b);
-/* Another grant of b (an attach) to a connection of uid: who has seen its
- * memory, and for a shared backing, all of that backing. */
+/* A grant of b (its allocation or an attach) to a connection of uid:
+ * records who has seen its memory and, for a shared backing, who holds a
+ * descriptor of all of it (block isolation ignores the latter). */
 void pool_block_note_holder(block *b, uint32_t uid);
 /* Drops every handle naming the block. */
 void pool_block_forget_handles(block *b);

@@ -1,4 +1,4 @@
-/* The daemon's process figures: what the OS file reads (process_os.h),
+/* The daemon's process figures: what the per-OS file reads (process_os.h),
  * and the descriptor limit, which POSIX gives everywhere. */
 #include "process.h"
 

@@ -1,7 +1,8 @@
 /* The daemon's own process figures, as Prometheus' client libraries name
- * them (process_open_fds, process_resident_memory_bytes, ...), read from
- * the OS: /proc/self on Linux (process_linux.c), proc_pidinfo and
- * task_info on macOS (process_darwin.c). */
+ * them (process_open_fds, process_resident_memory_bytes, ...), read by
+ * process.c over a two-call OS contract (process_os.h): /proc/self on
+ * Linux (process_linux.c), proc_pidinfo and getrusage on macOS
+ * (process_darwin.c). */
 #ifndef MEMPOOL_PROCESS_H
 #define MEMPOOL_PROCESS_H
 

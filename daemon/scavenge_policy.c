@@ -188,9 +188,12 @@ uint64_t scavenge_piece_bytes(const scavenge_rate *r, bool short_piece, uint64_t
 
 void scavenge_rate_learn(scavenge_rate *r, uint64_t bytes, uint64_t work_ns, bool short_pieces)
 {
-    if (bytes == 0 || work_ns == 0 || (short_pieces && r->learned_full))
+    /* Less than one piece (the tail of a plan) is mostly the call's own
+     * cost: it would shrink the pieces. */
+    uint64_t least = short_pieces ? SCAVENGE_SHORT_PIECE_MIN : SCAVENGE_PIECE_MIN;
+    if (bytes < least || work_ns == 0 || (short_pieces && r->learned_long))
         return;
-    r->learned_full = r->learned_full || !short_pieces;
+    r->learned_long = r->learned_long || !short_pieces;
     uint64_t fit = mul_div_ceil(bytes, SCAVENGE_PIECE_NS, work_ns);
     fit = fit < SCAVENGE_PIECE_MIN ? SCAVENGE_PIECE_MIN : min_u64(fit, SCAVENGE_PIECE_MAX);
     r->piece_bytes = (r->piece_bytes + fit) / 2;

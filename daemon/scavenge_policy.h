@@ -1,5 +1,6 @@
 /* What the scavenger decides: how much of a pool's free memory to give back
- * to the OS, which of it, and when (docs/design.md §7, after Go's mgcscavenge.go).
+ * to the OS, which of it, and when (docs/design.md §7, after Go's
+ * mgcscavenge.go), and how large a piece of that work is (scavenge_rate_*).
  *
  * A pure module: the clock is an argument (as in jemalloc's decay.c), and it
  * knows nothing of pools, arenas or mmap. The driver (the scavenger) asks
@@ -79,15 +80,22 @@ typedef struct scavenge_plan {
  * the loop between them, so a request waits at most one piece. A piece is
  * sized from the release rate measured so far (bytes per ns of the release
  * calls alone, not of the looks between them) to take about
- * SCAVENGE_PIECE_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB; a
- * short piece, while requests keep coming, about SCAVENGE_SHORT_PIECE_NS,
- * at least 16 KiB. The rate is learned from slices of full pieces: what a
- * release call costs whatever its size (the syscall, a TLB shootdown where
- * a client on another CPU has the memory mapped) makes short pieces look
- * slow, and learning from them would shrink every piece towards that cost
- * (it halved the release rate under load, measured). Until a slice of full
- * pieces has been seen, short ones teach it too: a driver busy from its
- * start must not keep the first guess. */
+ * SCAVENGE_PIECE_NS, between Go's scavengeQuantum (64 KiB) and 2 MiB: a
+ * *long* piece. While requests keep coming the driver asks for *short*
+ * pieces instead, about SCAVENGE_SHORT_PIECE_NS, at least 16 KiB (four
+ * pages: below that the call's own cost is most of the piece). Never less
+ * than one page: with 2 MiB pages every piece is a page.
+ *
+ * The rate is learned from slices of long pieces: what a release call
+ * costs whatever its size (the syscall, a TLB shootdown where a client on
+ * another CPU has the memory mapped) makes short pieces look slow, and
+ * learning from them would shrink every piece towards that cost
+ * (bench_scavenger's forced 2 GiB scavenge under a busy client took 11.2 s
+ * instead of 5.7-6.2 s on one CPU, 2.45 s instead of 1.4-1.6 s on two).
+ * Until a slice of long pieces has been
+ * seen, short ones teach it too: a driver busy from its start must not
+ * keep the first guess. A slice that released less than one piece (the
+ * tail of a plan) teaches nothing. */
 #define SCAVENGE_PIECE_NS UINT64_C(50000)
 #define SCAVENGE_SHORT_PIECE_NS UINT64_C(10000)
 #define SCAVENGE_PIECE_MIN (UINT64_C(64) << 10)
@@ -96,14 +104,14 @@ typedef struct scavenge_plan {
 
 typedef struct scavenge_rate {
     uint64_t piece_bytes; /* what SCAVENGE_PIECE_NS of release work releases */
-    bool learned_full;    /* from a slice of full pieces */
+    bool learned_long;    /* from a slice of long pieces */
 } scavenge_rate;
 
 void scavenge_rate_init(scavenge_rate *r);
 /* The next piece in bytes, a whole number of pages (at least one). */
 uint64_t scavenge_piece_bytes(const scavenge_rate *r, bool short_piece, uint64_t page);
 /* Learns from release calls that released `bytes` in `work_ns`, in short
- * pieces or full ones. */
+ * pieces or long ones. */
 void scavenge_rate_learn(scavenge_rate *r, uint64_t bytes, uint64_t work_ns, bool short_pieces);
 
 /* -EINVAL for interval_ns == 0, cpu_permille > 1000 or reuse_cost_permille

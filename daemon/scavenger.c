@@ -22,18 +22,21 @@
  * first piece, rather than waiting for the slice to end.
  *
  * A piece is sized from the release rate seen so far (scavenge_policy.h)
- * to take about 50 us: large enough to amortize the syscall, short enough
- * that a request waits little (docs/scavenger.md has the figures). While
- * requests keep arriving pieces take about 10 us instead: clients wait
- * less, and the scavenger releases more slowly. A slice is a quarter of
- * the millisecond the pacer allows.
+ * to take about SCAVENGE_PIECE_NS (50 us): large enough to amortize the
+ * syscall, short enough that a request waits little (docs/scavenger.md has
+ * the figures). While requests keep coming pieces take about
+ * SCAVENGE_SHORT_PIECE_NS (10 us) instead: clients wait less, and the
+ * scavenger releases more slowly. A slice is a quarter of the millisecond
+ * the pacer allows.
  *
  * Time: a slice's work is measured with CLOCK_MONOTONIC around it, as Go
  * measures its scavenger with nanotime. That is the time the loop was held,
  * what the millisecond bound is about, and an upper bound of the CPU the
  * slice used, so pacing on it never exceeds the cpu share even when the
  * thread is descheduled mid-slice. The CPU time reported in the pool's
- * statistics is CLOCK_THREAD_CPUTIME_ID, what the figure's name says. */
+ * statistics is CLOCK_THREAD_CPUTIME_ID, what the figure's name says. The
+ * rate that sizes pieces is timed around the release calls alone
+ * (release_piece), without the polls between them. */
 #include "scavenger.h"
 
 #include <errno.h>
@@ -49,12 +52,14 @@
 #include "scavenge_policy.h"
 
 #define SLICE_NS (SCAVENGE_SLICE_NS / 4)
-/* While clients are active (a request was seen waiting at a slice in the
- * last CONTENDED_HOLD_NS), pieces are short (SCAVENGE_SHORT_PIECE_NS, a
+/* While requests keep coming (one was seen waiting at a slice in the last
+ * SHORT_PIECES_HOLD_NS), pieces are short (SCAVENGE_SHORT_PIECE_NS, a
  * fifth of the usual): where the daemon and a client share one CPU the
  * idle p99 of a round trip is about 20 us, and a request waiting behind a
- * 50 us piece made the p99 3.2 x that (docs/scavenger.md). */
-#define CONTENDED_HOLD_NS UINT64_C(100000000)
+ * 50 us piece made the p99 3.2 x that (docs/scavenger.md). 100 ms spans a
+ * client's pauses between bursts of requests, and a quiet loop is back to
+ * long pieces soon after. */
+#define SHORT_PIECES_HOLD_NS UINT64_C(100000000)
 
 typedef struct pool_scav {
     pool *pool;
@@ -85,7 +90,7 @@ struct scavenger {
     size_t npools;
     size_t cursor;        /* round robin among pools with work due */
     scavenge_rate rate;   /* sizes the pieces */
-    uint64_t contended_until_ns; /* short pieces until then */
+    uint64_t short_pieces_until_ns; /* short pieces until then */
     force_request *head, *tail;
     bool stopping;
 };
@@ -127,14 +132,14 @@ static pool_scav *scav_of(scavenger *s, const pool *p)
 /* ---- slices ------------------------------------------------------------------ */
 
 /* True when a descriptor the loop watches is ready: the loop's backend
- * (epoll, kqueue) polls readable then. Seeing one makes the next pieces
- * short for a while. */
-static bool io_pending(scavenger *s, uint64_t now)
+ * (epoll, kqueue) polls readable then. Seeing one also starts (or
+ * extends) the time of short pieces. */
+static bool note_pending_io(scavenger *s, uint64_t now)
 {
     struct pollfd pfd = { .fd = uv_backend_fd(s->d->loop), .events = POLLIN };
     if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
         return false;
-    s->contended_until_ns = now + CONTENDED_HOLD_NS;
+    s->short_pieces_until_ns = now + SHORT_PIECES_HOLD_NS;
     return true;
 }
 
@@ -160,16 +165,17 @@ static uint64_t release_pieces(scavenger *s, pool_scav *ps, const scavenge_plan 
     uint64_t budget = plan->budget_ns < SLICE_NS ? plan->budget_ns : SLICE_NS;
     uint64_t released = 0, deadline = start_ns + budget, now = start_ns;
     bool short_pieces = false;
-    io_pending(s, now); /* a request already waiting: short pieces from the first */
+    /* A request already waiting: short pieces from the first. */
+    note_pending_io(s, now);
     for (;;) {
-        bool short_piece = now < s->contended_until_ns;
+        bool short_piece = now < s->short_pieces_until_ns;
         short_pieces = short_pieces || short_piece;
         uint64_t want = min_u64(scavenge_piece_bytes(&s->rate, short_piece, page),
                                 plan->release_bytes - released);
         uint64_t got = release_piece(ps, want, plan->freed_by_ns, &now, &work_ns);
         released += got;
         *more_left = got == want && released < plan->release_bytes;
-        if (!*more_left || now >= deadline || io_pending(s, now))
+        if (!*more_left || now >= deadline || note_pending_io(s, now))
             break;
     }
     scavenge_rate_learn(&s->rate, released, work_ns, short_pieces);

@@ -840,10 +840,10 @@ static int dirty_shared_as_nobody(unsigned char v)
     if (mempool_connect(fx.socket, &c) != 0 || mempool_alloc(c, "shared", 4 * MiB, 0, &b) != 0)
         return 21;
     if (!all_bytes(&b, 0)) /* root's warm bytes, cleared by the daemon */
-        return 23;
+        return 22;
     memset(b.addr, v, b.size);
     if (mempool_release(c, &b) != 0)
-        return 22;
+        return 23;
     mempool_disconnect(c);
     return 0;
 }

@@ -296,7 +296,7 @@ END_TEST
 /* While one uid alone has had the backing, its library zeroes its warm
  * blocks (client_zeroes); once another uid has been granted a block, the
  * daemon clears them, for both. */
-START_TEST(reuse_is_zeroed_without_dirty_pool_isolation)
+START_TEST(pool_isolation_leaves_zeroing_to_a_lone_uid_and_clears_once_shared)
 {
     pool_client *a = client(1000), *b = client(1001);
     pool_grant g;
@@ -926,7 +926,7 @@ END_TEST
 
 /* The pool's limit holds across the uids' parts: an allocation over it
  * gives back another uid's warm memory, punched in that uid's backing. */
-START_TEST(uid_isolation_shares_the_limit_and_clears_for_reuse)
+START_TEST(uid_isolation_shares_the_limit_and_leaves_zeroing_to_the_uid)
 {
     pool_client *a = client(1000), *b = client(1001);
     pool_grant ga, gb, again;
@@ -992,7 +992,7 @@ int main(void)
     tcase_add_test(tc, read_only_handles_cannot_be_widened);
     tcase_add_test(tc, access_lists_are_enforced);
     tcase_add_test(tc, reuse_is_zeroed_across_uids_block_isolation);
-    tcase_add_test(tc, reuse_is_zeroed_without_dirty_pool_isolation);
+    tcase_add_test(tc, pool_isolation_leaves_zeroing_to_a_lone_uid_and_clears_once_shared);
     tcase_add_test(tc, a_partly_warm_block_is_not_left_to_the_client);
     tcase_add_test(tc, warm_blocks_go_back_to_the_os_highest_first);
     tcase_add_test(tc, pool_isolation_punches_the_shared_backing);
@@ -1012,7 +1012,7 @@ int main(void)
     tcase_add_test(tc, sharing_again_returns_the_same_handle);
     tcase_add_test(tc, pool_isolation_reclaims_what_clients_write_outside_blocks);
     tcase_add_test(tc, uid_isolation_gives_each_uid_one_backing);
-    tcase_add_test(tc, uid_isolation_shares_the_limit_and_clears_for_reuse);
+    tcase_add_test(tc, uid_isolation_shares_the_limit_and_leaves_zeroing_to_the_uid);
     tcase_add_test(tc, uid_isolation_sweeps_each_uids_backing);
     suite_add_tcase(s, tc);
     return check_run(s);

@@ -429,7 +429,7 @@ static uint64_t release_ns(const fake_release *f, uint64_t bytes)
     return f->fixed_ns + (uint64_t)((double)bytes / f->bytes_per_ns);
 }
 
-/* Slices of one piece each, all short or all full, learning as the driver
+/* Slices of one piece each, all short or all long, learning as the driver
  * does; returns the piece they settle on. */
 static uint64_t settle(const fake_release *f, bool short_piece, scavenge_rate *r)
 {
@@ -441,9 +441,9 @@ static uint64_t settle(const fake_release *f, bool short_piece, scavenge_rate *r
     return bytes;
 }
 
-/* 4 bytes/ns and 1 us per call: full pieces settle where they take about
+/* 4 bytes/ns and 1 us per call: long pieces settle where they take about
  * 50 us, short ones about 10 us, and short ones, which the call's own cost
- * makes look slower, do not shrink the full ones once those have been
+ * makes look slower, do not shrink the long ones once those have been
  * seen. */
 START_TEST(pieces_settle_on_their_time)
 {
@@ -474,6 +474,20 @@ START_TEST(short_pieces_alone_learn_the_rate)
     uint64_t short_piece = settle(&f, true, &r);
     ck_assert_uint_ge(short_piece, 2 * SCAVENGE_SHORT_PIECE_MIN);
     ck_assert_uint_le(release_ns(&f, short_piece), 12000);
+}
+END_TEST
+
+/* The tail of a plan, less than one piece, is mostly the call's own cost:
+ * it does not shrink settled pieces. */
+START_TEST(a_tail_smaller_than_a_piece_teaches_nothing)
+{
+    fake_release f = { .fixed_ns = 1000, .bytes_per_ns = 4.0 };
+    scavenge_rate r;
+    scavenge_rate_init(&r);
+    uint64_t full = settle(&f, false, &r);
+    for (int i = 0; i < 8; i++)
+        scavenge_rate_learn(&r, 2 * PAGE, release_ns(&f, 2 * PAGE), false);
+    ck_assert_uint_eq(scavenge_piece_bytes(&r, false, PAGE), full);
 }
 END_TEST
 
@@ -517,6 +531,7 @@ int main(void)
     tcase_add_test(tc, limit_path_work_is_recorded_not_paced);
     tcase_add_test(tc, pieces_settle_on_their_time);
     tcase_add_test(tc, short_pieces_alone_learn_the_rate);
+    tcase_add_test(tc, a_tail_smaller_than_a_piece_teaches_nothing);
     tcase_add_test(tc, pieces_keep_their_bounds);
     suite_add_tcase(s, tc);
     return check_run(s);
