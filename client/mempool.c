@@ -221,6 +221,15 @@ static int call(mempool_client *c, const session_request *rq, session_reply *rp)
     return session_call(c, rq, rp);
 }
 
+/* One request and its reply, under the client's lock. */
+static int locked_call(mempool_client *c, const session_request *rq, session_reply *rp)
+{
+    begin_call(c);
+    int err = call(c, rq, rp);
+    end_call(c);
+    return err;
+}
+
 static void send_release(mempool_client *c, const proto_release *m)
 {
     unsigned char payload[PROTO_MAX_FRAME];
@@ -508,9 +517,7 @@ int mempool_pool_info(mempool_client *c, const char *pool, mempool_info *out)
     session_request rq = { .type = PROTO_POOL_INFO, .retry_safe = 1 };
     rq.len = proto_put_pool_name(rq.payload, pool);
     session_reply rp;
-    begin_call(c);
-    int err = call(c, &rq, &rp);
-    end_call(c);
+    int err = locked_call(c, &rq, &rp);
     if (err == 0)
         proto_get_info(rp.payload, out);
     return err;
@@ -575,9 +582,7 @@ int mempool_unpublish(mempool_client *c, const char *pool, const char *name)
         return err;
     rq.len = proto_put_unpublish(rq.payload, &m);
     session_reply rp;
-    begin_call(c);
-    err = call(c, &rq, &rp);
-    end_call(c);
+    err = locked_call(c, &rq, &rp);
     return err;
 }
 
@@ -597,9 +602,7 @@ int mempool_lookup(mempool_client *c, const char *pool, const char *name,
         return err;
     rq.len = proto_put_lookup(rq.payload, &m);
     session_reply rp;
-    begin_call(c);
-    err = call(c, &rq, &rp);
-    end_call(c);
+    err = locked_call(c, &rq, &rp);
     if (err == 0)
         proto_get_handle(rp.payload, out);
     return err;

@@ -13,7 +13,9 @@
 #   CROSS_JANSSON     ON to build jansson too
 #   CROSS_SYMBOL_PREFIX what the target's C names start with in objects
 #                     ("_" on Mach-O, "" on ELF)
-# and defines check_toolchain_link and check_project, called per target.
+# and defines, called per target: check_toolchain_link; check_object OBJ
+# (one compiled object is of the target's kind); object_kind (its name, for
+# the summary); check_platform_sources, check_artifacts and check_imports.
 # What both builds share is set here: the cache, the Zig release, whether
 # the Check suites are built (MEMPOOL_CROSS_TESTS=OFF leaves them out), the
 # jobs, and no host compiler flags (CI's shell may carry a CFLAGS that
@@ -355,6 +357,23 @@ make_inventory() {
     if grep '^uncompiled ' "$INVENTORY" >&2; then
         die "$target: the sources above produced no object"
     fi
+}
+
+# Every object of the target's kind, no source skipped, then the
+# platform's own checks.
+check_project() {
+    make_inventory
+    objects=0
+    while read -r kind name src obj; do
+        [ "$kind" = object ] || continue
+        check_object "$obj"
+        objects=$((objects + 1))
+    done <"$INVENTORY"
+    [ "$objects" -gt 0 ] || die "$target: the build compiled nothing"
+    check_platform_sources
+    check_artifacts
+    check_imports
+    say "$target: $objects objects, all $(object_kind)"
 }
 
 # The object a project source was compiled to, from the inventory.

@@ -267,55 +267,61 @@ START_TEST(one_uid_cannot_take_every_connection)
 }
 END_TEST
 
-/* Nine unprivileged uids at once, each taking all it may. The shares are
- * fixed fractions (an eighth by default) of what the users may hold
- * together, so eight uids get their whole share each, whatever order they
- * come in, and root's sixteenth stays root's. */
-START_TEST(eight_uids_each_get_their_whole_share_and_root_its_reserve)
+/* Nine unprivileged uids at once, each running `fn` up to `limit`: every
+ * one stops on a refusal (ELIMIT when `refusal` is nonzero, any error
+ * else), and the first eight got the same amount, whatever order they
+ * came in. The hogs stay until stop_hogs. */
+enum { HOG_UIDS = 9 };
+
+static void nine_uids_take_their_shares(int (*fn)(void *), int limit, const char *what,
+                                        int refusal, pid_t pid[HOG_UIDS])
 {
-    enum { UIDS = 9 };
-    pid_t pid[UIDS];
-    int got[UIDS], rc[UIDS];
-    for (int i = 0; i < UIDS; i++) {
-        hog h = { .uid = i == 0 ? 65534 : OTHER_UID + (uid_t)i, .limit = 30000 };
-        pid[i] = start_hog(hog_blocks, &h, &got[i], &rc[i]);
-        fprintf(stderr, "hostile: uid %u held %d block backings before %s\n", (unsigned)h.uid,
-                got[i], mempool_err_name(rc[i]));
-        ck_assert_int_eq(rc[i], MEMPOOL_ELIMIT);
+    int got[HOG_UIDS], rc[HOG_UIDS];
+    for (int i = 0; i < HOG_UIDS; i++) {
+        hog h = { .uid = i == 0 ? 65534 : OTHER_UID + (uid_t)i, .limit = limit };
+        pid[i] = start_hog(fn, &h, &got[i], &rc[i]);
+        fprintf(stderr, "hostile: uid %u held %d %s before %s\n", (unsigned)h.uid, got[i], what,
+                mempool_err_name(rc[i]));
+        if (refusal != 0)
+            ck_assert_int_eq(rc[i], refusal);
+        else
+            ck_assert_int_ne(rc[i], 0);
     }
     for (int i = 1; i < 8; i++)
-        ck_assert_msg(got[i] == got[0], "uid #%d got %d backings, the first %d", i + 1, got[i],
+        ck_assert_msg(got[i] == got[0], "uid #%d got %d %s, the first %d", i + 1, got[i], what,
                       got[0]);
+}
+
+static void stop_hogs(const pid_t pid[HOG_UIDS])
+{
+    for (int i = 0; i < HOG_UIDS; i++)
+        stop_hog(pid[i]);
+}
+
+/* The shares are fixed fractions (an eighth by default) of what the users
+ * may hold together, so eight uids get their whole share each, and root's
+ * sixteenth stays root's. */
+START_TEST(eight_uids_each_get_their_whole_share_and_root_its_reserve)
+{
+    pid_t pid[HOG_UIDS];
+    nine_uids_take_their_shares(hog_blocks, 30000, "block backings", MEMPOOL_ELIMIT, pid);
     root_keeps_allocating("rootonly", 256);
     root_keeps_allocating("default", 256);
-    for (int i = 0; i < UIDS; i++)
-        stop_hog(pid[i]);
+    stop_hogs(pid);
 }
 END_TEST
 
 START_TEST(eight_uids_each_get_their_whole_share_of_connections)
 {
-    enum { UIDS = 9 };
-    pid_t pid[UIDS];
-    int got[UIDS], rc[UIDS];
-    for (int i = 0; i < UIDS; i++) {
-        hog h = { .uid = i == 0 ? 65534 : OTHER_UID + (uid_t)i, .limit = 1100 };
-        pid[i] = start_hog(hog_connections, &h, &got[i], &rc[i]);
-        fprintf(stderr, "hostile: uid %u held %d connections before %s\n", (unsigned)h.uid,
-                got[i], mempool_err_name(rc[i]));
-        ck_assert_int_ne(rc[i], 0);
-    }
-    for (int i = 1; i < 8; i++)
-        ck_assert_msg(got[i] == got[0], "uid #%d got %d connections, the first %d", i + 1,
-                      got[i], got[0]);
+    pid_t pid[HOG_UIDS];
+    nine_uids_take_their_shares(hog_connections, 1100, "connections", 0, pid);
     root_keeps_allocating("default", 16);
     mempool_client *more[8];
     for (int i = 0; i < 8; i++)
         more[i] = connect_or_die(&fx);
     for (int i = 0; i < 8; i++)
         mempool_disconnect(more[i]);
-    for (int i = 0; i < UIDS; i++)
-        stop_hog(pid[i]);
+    stop_hogs(pid);
 }
 END_TEST
 
